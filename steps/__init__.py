@@ -1,0 +1,1 @@
+"""Entry points of the MLproject: thin shells run as ``python -m steps.<name>``."""

@@ -1,0 +1,8 @@
+"""Entry point ``compare_and_promote``: McNemar-gated promotion of the challenger."""
+
+import sys
+
+from versioning import promote, step
+
+if __name__ == "__main__":
+    sys.exit(step.main("compare_and_promote", promote.run))

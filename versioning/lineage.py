@@ -1,0 +1,114 @@
+"""Finding runs and their data: the lineage that ties a model version to the rows it saw."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from versioning.errors import WorkflowError
+
+# Tags every step sets on its run; our lookups use these, not MLflow's project tags, so they
+# work however the step was launched (mlflow run, in-process, python -m).
+STEP_TAG = "versioning.step"
+DATA_DIGEST_TAG = "data.digest"
+TRAIN_DIGEST_TAG = "data.train_digest"
+TEST_DIGEST_TAG = "data.test_digest"
+LABEL_COLUMN_TAG = "data.label_column"
+DATA_RUN_TAG = "data.run_id"
+FAMILY_TAG = "model.family"
+TRAINING_RUN_TAG = "training.run_id"
+SPLIT_ARTIFACTS = {"train": "data/train.parquet", "test": "data/test.parquet"}
+
+
+@dataclass(frozen=True)
+class DataRun:
+    run_id: str
+    label_column: str
+    digest: str
+    train_digest: str
+    test_digest: str
+
+
+def newest_data_run_id(client: MlflowClient, experiment_id: str) -> str:
+    """The newest FINISHED generate_data run of the experiment."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{STEP_TAG}` = 'generate_data' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise WorkflowError(
+            "no finished generate_data run in this experiment: run "
+            "`mlflow run . -e generate_data` first, or pass -P data_run_id=<run id>"
+        )
+    return runs[0].info.run_id
+
+
+def get_data_run(client: MlflowClient, run_id: str) -> DataRun:
+    """Load and check a generate_data run by id."""
+    try:
+        run: Run = client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or "not found" in str(exc).lower():
+            raise WorkflowError(
+                f"data_run_id {run_id!r} does not exist: pass the id of a generate_data run "
+                "or leave data_run_id unset to use the newest one"
+            ) from None
+        raise
+    tags = run.data.tags
+    if tags.get(STEP_TAG) != "generate_data":
+        raise WorkflowError(
+            f"data_run_id {run_id!r} is a {tags.get(STEP_TAG) or 'non-workflow'} run, not a "
+            "generate_data run: pass the id of a generate_data run"
+        )
+    if run.info.status != "FINISHED":
+        raise WorkflowError(
+            f"data_run_id {run_id!r} is {run.info.status}, not FINISHED: "
+            "re-run generate_data and use the new run"
+        )
+    return DataRun(
+        run_id=run_id,
+        label_column=tags[LABEL_COLUMN_TAG],
+        digest=tags[DATA_DIGEST_TAG],
+        train_digest=tags[TRAIN_DIGEST_TAG],
+        test_digest=tags[TEST_DIGEST_TAG],
+    )
+
+
+def load_split(client: MlflowClient, data_run: DataRun, which: str) -> pd.DataFrame:
+    """Download one split of a data run as a frame."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = client.download_artifacts(data_run.run_id, SPLIT_ARTIFACTS[which], tmp)
+        return pd.read_parquet(Path(local))
+
+
+def log_split_input(frame: pd.DataFrame, *, data_run_id: str, split: str, label_column: str,
+                    digest: str, description: str, context: str) -> None:
+    """Record one split as an input of the active run (MLflow dataset lineage with digest).
+
+    The source names the data run and artifact rather than a URI: MLflow has no dataset
+    source for ``runs:/`` or ``mlflow-artifacts:/`` URIs.
+    """
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    source = CodeDatasetSource(tags={
+        "data_run_id": data_run_id,
+        "artifact_path": SPLIT_ARTIFACTS[split],
+        "description": description[:500],
+    })
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; labels never do
+        # (validate_frame refuses missing values), so the hint is noise here.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        dataset = mlflow.data.from_pandas(frame, source=source, targets=label_column,
+                                          name=f"{split}-{digest[:12]}")
+    mlflow.log_input(dataset, context=context)

@@ -1,0 +1,136 @@
+"""What every step shares: its context, its run, its tags, and the one-line error contract."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from versioning.config import PROJECT_ROOT, STEP_KEYS, Config, load_config, parse_overrides
+from versioning.errors import WorkflowError
+from versioning.lineage import STEP_TAG
+
+CONFIG_DIGEST_TAG = "versioning.config_digest"
+CODE_VERSION_TAG = "versioning.code_version"
+_CODE_PATHS = ("MLproject", "versioning", "steps", "configs")
+_REACHABILITY_TIMEOUT_S = 10
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepContext:
+    step: str
+    config: Config
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+
+def code_version(root: Path = PROJECT_ROOT) -> str:
+    """SHA-256 of the code and configs that define a step's behaviour.
+
+    A content hash rather than the git commit: it also changes with uncommitted edits and
+    works where there is no git (a Databricks upload, a Docker image).
+    """
+    hasher = hashlib.sha256()
+    for top in _CODE_PATHS:
+        base = root / top
+        files = [base] if base.is_file() else sorted(base.rglob("*"))
+        for path in files:
+            if path.is_file() and path.suffix in ("", ".py", ".yaml", ".yml") and "__pycache__" not in path.parts:
+                hasher.update(str(path.relative_to(root)).encode())
+                hasher.update(path.read_bytes())
+    return hasher.hexdigest()
+
+
+def check_tracking_server_reachable(uri: str) -> None:
+    """Fail in seconds, naming the URI, instead of minutes of MLflow's HTTP retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=_REACHABILITY_TIMEOUT_S)
+    except urllib.error.HTTPError:
+        return  # it answered: auth or routing is the server's business, not reachability
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WorkflowError(
+            f"tracking server {uri} is unreachable ({reason}): start it or set "
+            "MLFLOW_TRACKING_URI to a reachable server (or sqlite:///mlflow.db)"
+        ) from None
+
+
+def log_step_metadata(step: str, config: Config) -> None:
+    """Params, tags and the effective config of a step, logged into the active run."""
+    run = mlflow.active_run()
+    already = MlflowClient().get_run(run.info.run_id).data.params
+    # `mlflow run` has already logged the -P values as given ("1e-2"); re-logging the parsed
+    # value ("0.01") would be refused as a change, so only missing keys are added.
+    params = {k: str(v) for k, v in config.for_step(step).items() if k not in already}
+    if params:
+        mlflow.log_params(params)
+    mlflow.set_tags({
+        STEP_TAG: step,
+        CONFIG_DIGEST_TAG: config.digest(STEP_KEYS[step]),
+        CODE_VERSION_TAG: code_version(),
+    })
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+        mlflow.log_artifact(str(path))
+
+
+def run_in_active_run(step: str, config: Config, body: Callable[[StepContext], str]) -> str:
+    run = mlflow.active_run()
+    log_step_metadata(step, config)
+    context = StepContext(
+        step=step, config=config, client=MlflowClient(),
+        run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+    )
+    return body(context)
+
+
+def parse_arguments(argv: Sequence[str] | None) -> tuple[str | None, dict[str, str]]:
+    parser = argparse.ArgumentParser(add_help=True)
+    parser.add_argument("--config", default=None, help="YAML config (default configs/default.yaml)")
+    known, rest = parser.parse_known_args(argv)
+    return known.config, parse_overrides(rest)
+
+
+def main(step: str, body: Callable[[StepContext], str], argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m steps.<step>``: returns the process exit code.
+
+    A :class:`WorkflowError` becomes one line on stderr and exit code 2; the run (if one was
+    started) is marked FAILED by ``mlflow.start_run``'s context manager.
+    """
+    logging.basicConfig(level=os.environ.get("VERSIONING_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config_path, overrides = parse_arguments(argv)
+        config = load_config(config_path, overrides)
+        check_tracking_server_reachable(mlflow.get_tracking_uri())
+        with mlflow.start_run():
+            summary = run_in_active_run(step, config, body)
+    except WorkflowError as exc:
+        print(f"{step}: error: {exc}", file=sys.stderr)
+        return 2
+    except MlflowException as exc:
+        # Permission and server errors: one line naming the cause, not a traceback.
+        first = str(exc.message if hasattr(exc, "message") else exc).strip().splitlines()
+        print(f"{step}: error: MLflow refused the request ({exc.error_code}): "
+              f"{first[0] if first else exc}", file=sys.stderr)
+        return 3
+    print(summary)
+    return 0
