@@ -2,7 +2,7 @@
 
 import sys
 
-from versioning import promote, step
+from versioning import entry_points, step
 
 if __name__ == "__main__":
-    sys.exit(step.main("compare_and_promote", promote.run))
+    sys.exit(step.main("compare_and_promote", entry_points.body("compare_and_promote")))

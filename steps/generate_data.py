@@ -2,7 +2,7 @@
 
 import sys
 
-from versioning import generate, step
+from versioning import entry_points, step
 
 if __name__ == "__main__":
-    sys.exit(step.main("generate_data", generate.run))
+    sys.exit(step.main("generate_data", entry_points.body("generate_data")))

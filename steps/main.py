@@ -2,7 +2,7 @@
 
 import sys
 
-from versioning import pipeline, step
+from versioning import entry_points, step
 
 if __name__ == "__main__":
-    sys.exit(step.main("main", pipeline.run))
+    sys.exit(step.main("main", entry_points.body("main")))

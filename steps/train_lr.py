@@ -2,8 +2,7 @@
 
 import sys
 
-from versioning import step, train, training
+from versioning import entry_points, step
 
 if __name__ == "__main__":
-    family = training.FAMILIES["train_lr"]
-    sys.exit(step.main("train_lr", lambda ctx: train.run(ctx, family)))
+    sys.exit(step.main("train_lr", entry_points.body("train_lr")))

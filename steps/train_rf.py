@@ -2,8 +2,7 @@
 
 import sys
 
-from versioning import step, train, training
+from versioning import entry_points, step
 
 if __name__ == "__main__":
-    family = training.FAMILIES["train_rf"]
-    sys.exit(step.main("train_rf", lambda ctx: train.run(ctx, family)))
+    sys.exit(step.main("train_rf", entry_points.body("train_rf")))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,18 @@ def load_split(client: MlflowClient, data_run: DataRun, which: str) -> pd.DataFr
         return pd.read_parquet(Path(local))
 
 
+@contextlib.contextmanager
+def quiet_integer_schema_hint() -> Iterator[None]:
+    """Silence MLflow's hint that integer columns cannot hold missing values.
+
+    Our labels are integers and never missing (validate_frame refuses missing values), so
+    the hint, repeated at every schema inference, is noise in the step's output.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        yield
+
+
 def log_split_input(frame: pd.DataFrame, *, data_run_id: str, split: str, label_column: str,
                     digest: str, description: str, context: str) -> None:
     """Record one split as an input of the active run (MLflow dataset lineage with digest).
@@ -105,10 +119,7 @@ def log_split_input(frame: pd.DataFrame, *, data_run_id: str, split: str, label_
         "artifact_path": SPLIT_ARTIFACTS[split],
         "description": description[:500],
     })
-    with warnings.catch_warnings():
-        # MLflow hints that integer columns cannot hold missing values; labels never do
-        # (validate_frame refuses missing values), so the hint is noise here.
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+    with quiet_integer_schema_hint():
         dataset = mlflow.data.from_pandas(frame, source=source, targets=label_column,
                                           name=f"{split}-{digest[:12]}")
     mlflow.log_input(dataset, context=context)

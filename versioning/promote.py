@@ -93,6 +93,8 @@ def run(ctx: StepContext) -> str:
         result = record.simple(base, decision.BOOTSTRAP, reason, None, contenders.challenger)
         if not dry_run:
             record.tag_versions(client, result, [contenders.challenger])
+            client.set_model_version_tag(name, contenders.challenger.version,
+                                         record.TAG_BOOTSTRAP_RUN, ctx.run_id)
             registry.crown(client, contenders.challenger)
         return record.finish(ctx, result)
 

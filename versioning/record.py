@@ -31,6 +31,7 @@ TAG_RUN_ID = "promotion.run_id"
 TAG_CHAMPION_VERSION = "promotion.champion_version"
 TAG_CHALLENGER_VERSION = "promotion.challenger_version"
 TAG_POLICY_DIGEST = "promotion.policy_digest"
+TAG_BOOTSTRAP_RUN = "promotion.bootstrap_run_id"
 _TAG_VALUE_LIMIT = 5000  # MLflow's limit on a model version tag value
 _log = logging.getLogger(__name__)
 

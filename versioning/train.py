@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import mlflow
 import mlflow.sklearn
 from mlflow.models import infer_signature
@@ -36,19 +34,16 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
                                 label_column=data_run.label_column, digest=data_run.digest,
                                 description=f"generate_data run {data_run.run_id}", context=context)
     sample = train_x.head(100)
-    with warnings.catch_warnings():
-        # Integer labels make MLflow hint about missing values; labels never have any.
-        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
-        signature = infer_signature(sample, model.predict(sample))
-    model_info = mlflow.sklearn.log_model(
-        model,
-        name="model",
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=list(family.skops_trusted_types),
-        pip_requirements=training.pip_requirements(),
-        signature=signature,
-        input_example=train_x.head(5),
-    )
+    with lineage.quiet_integer_schema_hint():
+        model_info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=list(family.skops_trusted_types),
+            pip_requirements=training.pip_requirements(),
+            signature=infer_signature(sample, model.predict(sample)),
+            input_example=train_x.head(5),
+        )
 
     # Everything above wrote only to this run; the registry changes from here on.
     version = mlflow.register_model(model_info.model_uri, name, tags={
@@ -72,6 +67,8 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
                   "champion": record.describe_version(version, scores), "challenger": None,
                   "table": None, "method": None, "statistic": None, "p_value": None}
         record.tag_versions(client, result, [version])
+        # Later comparisons overwrite the promotion.* tags; this one keeps the origin visible.
+        client.set_model_version_tag(name, version.version, record.TAG_BOOTSTRAP_RUN, ctx.run_id)
         registry.crown(client, version)
         record.log_json(result, record.DECISION_FILENAME)
         mlflow.set_tags({record.TAG_DECISION: decision.BOOTSTRAP, record.TAG_REASON: reason})
