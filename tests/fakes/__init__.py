@@ -236,3 +236,11 @@ class KubernetesApiRecorder:
             kubernetes.client.BatchV1Api, "create_namespaced_job", create_namespaced_job
         )
         return self
+
+
+def planted_checkout(tmp_path: Path, repo_root: Path) -> tuple[Path, str]:
+    """A committed copy of the project with decoys (local stores, secrets) planted beside it."""
+    root = tmp_path / "project"
+    sha = make_git_checkout(repo_root, root)
+    plant_decoys(root)
+    return root, sha

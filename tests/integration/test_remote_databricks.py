@@ -30,8 +30,7 @@ from tests.fakes import (
     DECOYS,
     TRACKED_DECOY,
     forbidden_members,
-    make_git_checkout,
-    plant_decoys,
+    planted_checkout,
 )
 from tests.fakes.databricks_server import FakeDatabricksWorkspace
 
@@ -44,11 +43,7 @@ SUBMIT_TIMEOUT = 300
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> tuple[Path, str]:
-    """A committed copy of the project with decoys planted beside the tracked files."""
-    root = tmp_path / "project"
-    sha = make_git_checkout(REPO_ROOT, root)
-    plant_decoys(root)
-    return root, sha
+    return planted_checkout(tmp_path, REPO_ROOT)
 
 
 @pytest.fixture

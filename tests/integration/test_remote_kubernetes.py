@@ -40,8 +40,7 @@ from tests.fakes import (
     KubernetesApiRecorder,
     forbidden_members,
     install_fake_docker,
-    make_git_checkout,
-    plant_decoys,
+    planted_checkout,
 )
 
 if TYPE_CHECKING:
@@ -58,11 +57,7 @@ PARAMS = {"alpha": "0.01", "primary_metric": "f1"}
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> tuple[Path, str]:
-    """A committed copy of the project with decoys (local stores, secrets) planted beside it."""
-    root = tmp_path / "project"
-    sha = make_git_checkout(REPO_ROOT, root)
-    plant_decoys(root)
-    return root, sha
+    return planted_checkout(tmp_path, REPO_ROOT)
 
 
 @pytest.fixture
