@@ -28,6 +28,7 @@ MCNEMAR_METHODS = ("auto", "exact", "midp", "corrected", "asymptotic")
 METRICS = ("accuracy", "f1", "precision", "recall", "error_cost")
 CI_METHODS = ("newcombe", "wald")
 SKLEARN_DATASETS = ("iris", "digits", "breast_cancer", "wine")
+LAUNCHERS = ("in_process", "projects")  # how `main` runs its steps (see versioning/pipeline.py)
 _NULL_STRINGS = {"null", "none", "~", ""}
 _REGISTERED_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,255}$")
 
@@ -86,6 +87,12 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+def _short_text(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    return None if len(value) <= 1000 else "must be at most 1000 characters (it is logged as a param)"
+
+
 SCHEMA: dict[str, Field] = {
     "registered_model_name": Field(str, check=_model_name),
     "data_source": Field(str, check=_data_source),
@@ -116,6 +123,10 @@ SCHEMA: dict[str, Field] = {
     "cost_false_positive": Field(float, check=_non_negative),
     "cost_false_negative": Field(float, check=_non_negative),
     "dry_run": Field(bool),
+    "allow_training_overlap": Field(bool),
+    "rollback_reason": Field(str, optional=True, check=_short_text),
+    "launcher": Field(str, choices=LAUNCHERS),
+    "use_cache": Field(bool),
 }
 
 # The keys each step depends on: logged as that step's params and hashed into its
@@ -134,7 +145,9 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
         "registered_model_name", "champion", "challenger", "alpha", "mcnemar_method",
         "primary_metric", "tie_breaker", "min_delta", "confidence", "ci_method",
         "positive_label", "cost_false_positive", "cost_false_negative", "dry_run",
+        "allow_training_overlap",
     ),
+    "rollback": ("registered_model_name", "dry_run", "rollback_reason"),
 }
 STEP_KEYS["main"] = tuple(SCHEMA)
 # What turns a pair of versions into a decision: a recorded decision stays valid while these

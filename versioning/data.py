@@ -71,7 +71,10 @@ def read_user_file(path: str | Path) -> pd.DataFrame:
         return pd.read_parquet(file_path)
     except Exception as exc:  # pandas/pyarrow raise many types; the user needs one line
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WorkflowError(f"cannot read data file {str(path)!r}: {message}") from None
+        raise WorkflowError(
+            f"cannot read data file {str(path)!r}: {message}; pass a valid "
+            f"{file_path.suffix.lower().lstrip('.') or 'CSV'} file with a header row and data rows"
+        ) from None
 
 
 def validate_frame(frame: pd.DataFrame, label_column: str, test_fraction: float) -> None:
@@ -84,6 +87,11 @@ def validate_frame(frame: pd.DataFrame, label_column: str, test_fraction: float)
         )
     if frame.shape[1] < 2:
         raise WorkflowError("the data has no feature columns besides the label column")
+    if frame.empty:
+        raise WorkflowError(
+            f"the data has a header but no rows (columns: {', '.join(map(str, frame.columns[:10]))}): "
+            "pass a file with data rows"
+        )
     missing = frame.isna().sum()
     missing = missing[missing > 0]
     if not missing.empty:
@@ -103,7 +111,7 @@ def validate_frame(frame: pd.DataFrame, label_column: str, test_fraction: float)
     counts = frame[label_column].value_counts()
     if len(counts) < 2:
         raise WorkflowError(
-            f"label column {label_column!r} has a single class ({counts.index[0]!r}): "
+            f"label column {label_column!r} has a single class ({str(counts.index[0])!r}): "
             "a classifier needs at least two"
         )
     n_rows = len(frame)

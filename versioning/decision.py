@@ -19,12 +19,15 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from versioning.metrics import METRIC_DIRECTIONS, SUPPORTED_METRICS
-from versioning.stats import McNemarResult
+# versioning.metrics and versioning.stats import scikit-learn, scipy.stats and mlxtend (seconds);
+# they are imported where used, so that reading the decision names stays cheap (see
+# promote.run's fast path).
+if TYPE_CHECKING:
+    from versioning.stats import McNemarResult
 
 __all__ = [
     "BOOTSTRAP",
@@ -98,6 +101,8 @@ def validate_policy_options(options: Any) -> None:
     alpha = getattr(options, "alpha", None)
     if not _is_real(alpha) or not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}; e.g. 0.05")
+    from versioning.metrics import SUPPORTED_METRICS
+
     primary = getattr(options, "primary_metric", None)
     if primary not in SUPPORTED_METRICS:
         raise ValueError(
@@ -160,12 +165,16 @@ def _fmt_values(challenger: float, champion: float) -> str:
 
 def _fmt_metric(name: str, challenger: float, champion: float) -> str:
     """'accuracy 0.9635 vs 0.9005'; 'error_cost 0.05 vs 0.08 (lower is better)'."""
+    from versioning.metrics import METRIC_DIRECTIONS
+
     note = " (lower is better)" if METRIC_DIRECTIONS[name] < 0 else ""
     return f"{name} {_fmt_values(challenger, champion)}{note}"
 
 
 def _fmt_metric_parenthesized(name: str, challenger: float, champion: float) -> str:
     """'accuracy (0.91 vs 0.93)'; 'error_cost (0.2 vs 0.1, lower is better)'."""
+    from versioning.metrics import METRIC_DIRECTIONS
+
     note = ", lower is better" if METRIC_DIRECTIONS[name] < 0 else ""
     return f"{name} ({_fmt_values(challenger, champion)}{note})"
 
@@ -196,6 +205,8 @@ def _metric(metrics: Mapping[str, float], name: str, role: str) -> float:
 
 def _compare(name: str, challenger: float, champion: float) -> int:
     """+1 if the challenger is better on ``name``, -1 if worse, 0 if tied within TIE_TOLERANCE."""
+    from versioning.metrics import METRIC_DIRECTIONS
+
     difference = (challenger - champion) * METRIC_DIRECTIONS[name]
     if abs(difference) <= TIE_TOLERANCE:
         return 0

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from versioning.step import StepContext
 
-ENTRY_POINTS = ("generate_data", "train_lr", "train_rf", "compare_and_promote", "main")
+ENTRY_POINTS = ("generate_data", "train_lr", "train_rf", "compare_and_promote", "rollback", "main")
 
 
 def body(name: str) -> Callable[[StepContext], str]:
@@ -27,6 +27,10 @@ def body(name: str) -> Callable[[StepContext], str]:
         from versioning import promote
 
         return promote.run
+    if name == "rollback":
+        from versioning import rollback
+
+        return rollback.run
     if name == "main":
         from versioning import pipeline
 

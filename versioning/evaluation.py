@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
-from versioning import decision, lineage, metrics, stats
+from versioning import decision, fairness, lineage, metrics, stats
 from versioning.config import Config
 from versioning.errors import WorkflowError
 from versioning.step import StepContext
@@ -37,6 +37,7 @@ class Comparison:
     challenger_metrics: dict[str, float]
     delta_ci: tuple[float, float]
     verdict: decision.Decision
+    fairness: dict[str, Any] | None = None  # the held-out check (versioning.fairness)
 
 
 def policy_options(config: Config) -> decision.PolicyOptions:
@@ -76,15 +77,155 @@ def score(config: Config, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
         raise WorkflowError(f"cannot score predictions: {exc}") from None
 
 
+def _local_artifact(client, run_id: str, artifact_path: str) -> Path | None:
+    """The artifact's own file when the run's artifact store is a local directory, else None."""
+    from urllib.parse import unquote, urlparse
+
+    uri = client.get_run(run_id).info.artifact_uri
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        root = Path(unquote(parsed.path))
+    elif parsed.scheme == "" and uri.startswith("/"):
+        root = Path(uri)
+    else:
+        return None
+    path = root / artifact_path
+    return path if path.is_file() else None
+
+
 def iter_test_chunks(client, data_run: lineage.DataRun) -> Iterator[pd.DataFrame]:
-    """The test split of ``data_run`` in chunks of at most ``CHUNK_ROWS`` rows."""
+    """The test split of ``data_run`` in chunks of at most ``CHUNK_ROWS`` rows.
+
+    A local artifact store is read in place (a 10-million-row split is gigabytes: copying it
+    costs more than scoring it); any other store is downloaded to a temporary directory first.
+    """
     import pyarrow.parquet as pq
 
+    artifact = lineage.SPLIT_ARTIFACTS["test"]
     with tempfile.TemporaryDirectory() as tmp:
-        local = client.download_artifacts(data_run.run_id, lineage.SPLIT_ARTIFACTS["test"], tmp)
-        parquet = pq.ParquetFile(Path(local))
+        local = _local_artifact(client, data_run.run_id, artifact)
+        if local is None:
+            local = Path(client.download_artifacts(data_run.run_id, artifact, tmp))
+        # pre_buffer=False: pyarrow's default read-ahead keeps every column chunk it has read
+        # buffered until the file is closed (1.6 GB for a 10-million-row split).
+        parquet = pq.ParquetFile(local, pre_buffer=False)
         for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
             yield batch.to_pandas()
+
+
+class Tally:
+    """Counts accumulated over chunks of (truth, champion, challenger) predictions."""
+
+    def __init__(self) -> None:
+        self.table = np.zeros((2, 2), dtype=np.int64)
+        self.champion: dict[tuple[Any, Any], int] = {}
+        self.challenger: dict[tuple[Any, Any], int] = {}
+        self.n = 0
+
+    def add(self, y_true: np.ndarray, y_champion: np.ndarray, y_challenger: np.ndarray) -> None:
+        # contingency_table validates the chunk (lengths, missing labels, comparable types).
+        self.table += stats.contingency_table(y_true, y_champion, y_challenger)
+        _add_confusion(self.champion, y_true, y_champion)
+        _add_confusion(self.challenger, y_true, y_challenger)
+        self.n += len(y_true)
+
+    def truth_labels(self) -> np.ndarray:
+        seen = dict.fromkeys(truth for truth, _ in self.champion)
+        return np.array(list(seen), dtype=object)
+
+
+def _add_confusion(counts: dict[tuple[Any, Any], int], y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """Add the (true label, predicted label) pair counts of one chunk to ``counts``."""
+    # Both arrays were validated as comparable (contingency_table): one factorization of
+    # both gives equal codes to equal labels.
+    codes, uniques = pd.factorize(np.concatenate([y_true, y_pred]))
+    width = len(uniques)
+    pairs = np.bincount(codes[: len(y_true)] * width + codes[len(y_true):], minlength=width * width)
+    values = [value.item() if isinstance(value, np.generic) else value for value in uniques]
+    for index in np.flatnonzero(pairs):
+        key = (values[index // width], values[index % width])
+        counts[key] = counts.get(key, 0) + int(pairs[index])
+
+
+def metrics_from_counts(counts: dict[tuple[Any, Any], int], n: int, *, positive_label: Any = None,
+                        cost_false_positive: float = 1.0,
+                        cost_false_negative: float = 1.0) -> dict[str, float]:
+    """:func:`versioning.metrics.classification_metrics` from (true, predicted) pair counts.
+
+    The same definitions, labels and zero-division rules, computed from counts instead of
+    label arrays, so chunked scoring gives exactly the numbers of the unchunked computation
+    (tests/unit/test_chunked_scoring.py checks equality).
+    """
+    cost_fp = metrics._check_cost("cost_false_positive", cost_false_positive)
+    cost_fn = metrics._check_cost("cost_false_negative", cost_false_negative)
+    try:
+        labels = sorted({label for pair in counts for label in pair})
+    except TypeError as error:
+        raise ValueError(f"labels cannot be sorted ({error}); use labels of one orderable type") from error
+    hits: dict[Any, int] = {}
+    predicted_as: dict[Any, int] = {}
+    truly: dict[Any, int] = {}
+    for (truth, predicted), count in counts.items():
+        if truth == predicted:
+            hits[truth] = hits.get(truth, 0) + count
+        predicted_as[predicted] = predicted_as.get(predicted, 0) + count
+        truly[truth] = truly.get(truth, 0) + count
+    found = {"accuracy": sum(hits.values()) / n}
+
+    def per_label(label: Any) -> tuple[int, int, int]:
+        return hits.get(label, 0), predicted_as.get(label, 0), truly.get(label, 0)
+
+    def ratios(tp: int, predicted: int, true: int) -> tuple[float, float, float]:
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / true if true else 0.0
+        denominator = 1.0 * true + predicted
+        f1 = 2.0 * tp / denominator if denominator else 0.0
+        return precision, recall, f1
+
+    if len(labels) > 2:
+        if positive_label is not None:
+            shown = ", ".join(map(repr, labels[:5])) + (", ..." if len(labels) > 5 else "")
+            raise ValueError(
+                f"positive_label applies to binary labels only, but there are {len(labels)} "
+                f"labels ({shown}); set it to None"
+            )
+        precisions, recalls, f1s = (np.array(values, dtype=np.float64) for values in
+                                    zip(*(ratios(*per_label(label)) for label in labels)))
+        # Macro averages as scikit-learn takes them: np.mean of the per-label values.
+        found["f1"] = float(np.mean(f1s))
+        found["precision"] = float(np.mean(precisions))
+        found["recall"] = float(np.mean(recalls))
+        return found
+
+    if positive_label is None:
+        positive = labels[-1]
+    else:
+        matches = [label for label in labels if label == positive_label]
+        if not matches:
+            raise ValueError(
+                f"positive_label {positive_label!r} is not one of the labels {labels}; "
+                "pick one of them"
+            )
+        positive = matches[0]
+    tp, predicted, true = per_label(positive)
+    precision, recall, f1 = ratios(tp, predicted, true)
+    found["f1"], found["precision"], found["recall"] = f1, precision, recall
+    found["error_cost"] = (cost_fp * (predicted - tp) + cost_fn * (true - tp)) / n
+    return found
+
+
+def score_counts(config: Config, counts: dict[tuple[Any, Any], int], n: int,
+                 truth_labels: np.ndarray) -> dict[str, float]:
+    """:func:`score` from pair counts (see :func:`metrics_from_counts`)."""
+    try:
+        return metrics_from_counts(
+            counts, n,
+            positive_label=resolve_positive_label(config, truth_labels),
+            cost_false_positive=config["cost_false_positive"],
+            cost_false_negative=config["cost_false_negative"],
+        )
+    except ValueError as exc:
+        raise WorkflowError(f"cannot score predictions: {exc}") from None
 
 
 def _load(version: ModelVersion):
@@ -104,8 +245,8 @@ def _predict(model, version: ModelVersion, features: pd.DataFrame, data_run_id: 
     except Exception as exc:  # a model's own failure; report which model and which data
         raise WorkflowError(
             f"{version.name} v{version.version} failed to predict on the test split of data "
-            f"run {data_run_id}: {_first_line(exc)}; check that it was trained on data with "
-            "the same feature columns"
+            f"run {data_run_id}: {_column_mismatch(model, features) or _first_line(exc)}; "
+            "compare models trained on data with the same feature columns"
         ) from None
     if isinstance(predicted, pd.DataFrame):
         predicted = predicted.iloc[:, 0]
@@ -116,6 +257,24 @@ def _predict(model, version: ModelVersion, features: pd.DataFrame, data_run_id: 
             f"{predicted.shape} for {len(features)} rows: it must return one label per row"
         )
     return predicted
+
+
+def _column_mismatch(model, features: pd.DataFrame) -> str | None:
+    """'expects columns ... but the data has ...' when the model's signature explains a failure."""
+    try:
+        expected = list(model.metadata.get_input_schema().input_names())
+    except Exception:  # no signature, or not a named-column schema
+        return None
+    present = [str(c) for c in features.columns]
+    if expected == present:
+        return None
+    missing = [c for c in expected if c not in present]
+
+    def shown(names: list) -> str:
+        return ", ".join(map(str, names[:5])) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+    return (f"it expects the columns [{shown(expected)}] but the split has [{shown(present)}]"
+            + (f", {len(missing)} of its columns missing" if missing else ""))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -138,37 +297,44 @@ def compare(ctx: StepContext, champion: ModelVersion, challenger: ModelVersion) 
     config = ctx.config
     options = policy_options(config)
     data_run = test_data_run(ctx.client, challenger)
+    # Before any model is loaded: refuse to score a model on rows it was trained on.
+    held_out = fairness.check(ctx.client, champion, challenger, data_run,
+                              bool(config.get("allow_training_overlap", False)))
     champion_model, challenger_model = _load(champion), _load(challenger)
 
-    truths, champion_predictions, challenger_predictions = [], [], []
-    for chunk in iter_test_chunks(ctx.client, data_run):
-        features = chunk.drop(columns=[data_run.label_column])
-        truths.append(chunk[data_run.label_column].to_numpy())
-        champion_predictions.append(_predict(champion_model, champion, features, data_run.run_id))
-        challenger_predictions.append(_predict(challenger_model, challenger, features, data_run.run_id))
-    y_true = np.concatenate(truths)
-    y_champion = np.concatenate(champion_predictions)
-    y_challenger = np.concatenate(challenger_predictions)
-
+    # Chunk by chunk: only counts are kept (the McNemar table, each model's confusion
+    # counts), so memory does not grow with the test set; the results equal those of the
+    # whole arrays (tables of chunks add up, and so do confusion counts).
+    tally = Tally()
     try:
-        table = stats.contingency_table(y_true, y_champion, y_challenger)
+        for chunk in iter_test_chunks(ctx.client, data_run):
+            features = chunk.drop(columns=[data_run.label_column])
+            y_true = chunk[data_run.label_column].to_numpy()
+            del chunk
+            y_champion = _predict(champion_model, champion, features, data_run.run_id)
+            y_challenger = _predict(challenger_model, challenger, features, data_run.run_id)
+            del features
+            tally.add(y_true, y_champion, y_challenger)
+        table = tally.table
         test = stats.mcnemar_test(table, config["mcnemar_method"])
         p_values = stats.all_p_values(table)
         delta_ci = stats.accuracy_difference_ci(table, config["confidence"], config["ci_method"])
     except ValueError as exc:
         raise WorkflowError(f"cannot compare the predictions: {exc}") from None
-    champion_metrics = score(config, y_true, y_champion)
-    challenger_metrics = score(config, y_true, y_challenger)
+    truth_labels = tally.truth_labels()
+    champion_metrics = score_counts(config, tally.champion, tally.n, truth_labels)
+    challenger_metrics = score_counts(config, tally.challenger, tally.n, truth_labels)
     for metric in filter(None, (options.primary_metric, options.tie_breaker)):
         if metric not in champion_metrics:
             raise WorkflowError(
                 f"metric {metric!r} needs binary labels, but the test set has "
-                f"{len(pd.unique(y_true))} classes: set -P primary_metric=accuracy (or f1, "
+                f"{len(truth_labels)} classes: set -P primary_metric=accuracy (or f1, "
                 "precision, recall)"
             )
     verdict = decision.decide(test, champion_metrics, challenger_metrics, delta_ci, options)
     return Comparison(
-        champion=champion, challenger=challenger, data_run=data_run, n_rows=len(y_true),
+        champion=champion, challenger=challenger, data_run=data_run, n_rows=tally.n,
         table=table, test=test, p_values=p_values, champion_metrics=champion_metrics,
         challenger_metrics=challenger_metrics, delta_ci=delta_ci, verdict=verdict,
+        fairness=held_out,
     )

@@ -16,7 +16,10 @@ from typing import Any
 import mlflow
 from mlflow.entities.model_registry import ModelVersion
 
-from versioning import decision, evaluation, lineage, record, registry
+# evaluation (numpy/pandas scoring, scikit-learn metrics, mlxtend) is imported only when there
+# is a comparison to make: with nothing new to compare this step returns in a fraction of a
+# second, without loading a model or importing scikit-learn, scipy.stats, mlxtend or matplotlib.
+from versioning import decision, lineage, record, registry
 from versioning.config import POLICY_KEYS
 from versioning.errors import WorkflowError
 from versioning.step import StepContext
@@ -46,6 +49,11 @@ def resolve_contenders(ctx: StepContext) -> Contenders:
             "pass an existing alias, version number or models:/ URI"
         )
     if champion is not None and challenger is not None and str(champion.version) == str(challenger.version):
+        if config["champion"] == registry.CHAMPION and config["challenger"] == registry.CHALLENGER:
+            # Both default aliases on one version: a promotion that another process is
+            # finishing (or that crashed after its commit); the alias is a leftover, not a
+            # candidate. check_and_repair removes it on a run that sees it first.
+            return Contenders(champion, None)
         raise WorkflowError(
             f"champion and challenger are the same version ({name} v{champion.version}): "
             "name two different versions"
@@ -81,10 +89,19 @@ def run(ctx: StepContext) -> str:
         champion_text = (f"v{contenders.champion.version} stays champion"
                          if contenders.champion else "there is no champion yet")
         result = record.simple(base, decision.NO_CHALLENGER,
-                               f"Nothing to compare: no version holds alias "
-                               f"'{config['challenger']}'; {champion_text}. Train a model "
+                               f"Nothing to compare: no version other than the champion "
+                               f"holds alias '{config['challenger']}'; {champion_text}. Train a model "
                                "(e.g. mlflow run . -e train_rf) to create a challenger.",
                                contenders.champion, None)
+        return record.finish(ctx, result)
+
+    current = registry.version_by_alias(client, name, registry.CHAMPION)
+    if current is not None and str(current.version) == str(contenders.challenger.version):
+        # Named explicitly (e.g. -P champion=1 -P challenger=2 again after 2 was promoted).
+        reason = (f"Nothing to do: challenger v{contenders.challenger.version} is already the "
+                  f"champion (alias '{registry.CHAMPION}'); train a new challenger to compare "
+                  "again.")
+        result = record.simple(base, decision.UNCHANGED, reason, current, contenders.challenger)
         return record.finish(ctx, result)
 
     if contenders.champion is None:
@@ -92,9 +109,13 @@ def run(ctx: StepContext) -> str:
                   f"v{contenders.challenger.version} became champion without a comparison.")
         result = record.simple(base, decision.BOOTSTRAP, reason, None, contenders.challenger)
         if not dry_run:
+            current = registry.version_by_alias(client, name, registry.CHAMPION)
+            if current is not None:  # another run crowned a champion since we looked
+                return record.finish(ctx, record.superseded(result, current))
             record.tag_versions(client, result, [contenders.challenger])
-            client.set_model_version_tag(name, contenders.challenger.version,
-                                         record.TAG_BOOTSTRAP_RUN, ctx.run_id)
+            registry.set_version_tag(client, name, contenders.challenger.version,
+                                     record.TAG_BOOTSTRAP_RUN, ctx.run_id)
+            registry.written("bootstrap_tags")
             registry.crown(client, contenders.challenger)
         return record.finish(ctx, result)
 
@@ -109,6 +130,8 @@ def run(ctx: StepContext) -> str:
                                contenders.champion, contenders.challenger)
         return record.finish(ctx, result)
 
+    from versioning import evaluation
+
     comparison = evaluation.compare(ctx, contenders.champion, contenders.challenger)
     result = record.comparison_record(base, comparison)
     pair = [contenders.champion, contenders.challenger]
@@ -121,10 +144,18 @@ def run(ctx: StepContext) -> str:
     if current is None or str(current.version) != str(contenders.champion.version):
         # Another run promoted since we read the champion: its decision stands, ours is void.
         return record.finish(ctx, record.superseded(result, current))
-    # Tags first: should the process die before crown() commits, the next run sees this
-    # pair as decided and a registry reader sees why; crown()'s alias write is the commit.
+    # Tags first, so a registry reader sees why before the change happens; should the process
+    # die before crown() commits, the next run compares the same pair again (a recorded
+    # promote is not final, see already_decided). crown()'s alias write is the commit.
     record.tag_versions(client, result, pair)
-    registry.crown(client, contenders.challenger)
+    registry.written("promotion_tags")
+    registry.crown(client, contenders.challenger, previous=contenders.champion)
+    after = registry.version_by_alias(client, name, registry.CHAMPION)
+    if after is None or str(after.version) != str(contenders.challenger.version):
+        # A concurrent promotion committed between our re-read and our alias write and won;
+        # our stage write may have clobbered its stages: derive them from the alias again.
+        registry.check_and_repair(client, name)
+        return record.finish(ctx, record.superseded(result, after, committed=True))
     return record.finish(ctx, result)
 
 

@@ -75,6 +75,7 @@ def describe_version(version: ModelVersion | None, metrics: Mapping[str, float] 
         "family": version.tags.get(lineage.FAMILY_TAG),
         "stage": version.current_stage,
         "train_digest": version.tags.get(lineage.TRAIN_DIGEST_TAG),
+        "data_run_id": version.tags.get(lineage.DATA_RUN_TAG),
     }
     if metrics is not None:
         described["accuracy"] = metrics["accuracy"]
@@ -126,15 +127,31 @@ def comparison_record(base: dict[str, Any], comparison) -> dict[str, Any]:
             "data_digest": comparison.data_run.digest,
             "n_rows": comparison.n_rows,
         },
+        "fairness": getattr(comparison, "fairness", None),
     }
 
 
-def superseded(result: dict[str, Any], current: ModelVersion | None) -> dict[str, Any]:
+def superseded(result: dict[str, Any], current: ModelVersion | None,
+               committed: bool = False) -> dict[str, Any]:
+    """The record of a run whose promotion lost to a concurrent one.
+
+    Usually the loss is seen before writing (``committed=False``: nothing was written). The
+    registry has no compare-and-set, so a concurrent promotion can also overwrite ours in the
+    milliseconds after our re-read (``committed=True``); the alias then names the other
+    version, the stages have been re-derived from it, and this record says so.
+    """
     holder = f"v{current.version}" if current is not None else "no version"
+    verb = "crowned" if result["decision"] == decision.BOOTSTRAP else "promoted"
+    if committed:
+        what = (f"Superseded: this run {verb} v{result['challenger']['version']}, but a "
+                f"concurrent run then made {holder} champion; the registry follows {holder}, "
+                "compare again against it.")
+    else:
+        what = (f"Superseded: this run would have {verb} v{result['challenger']['version']}, "
+                f"but the champion changed to {holder} while it compared; nothing was "
+                "written, compare again against the new champion.")
     return {**result, "decision": decision.SUPERSEDED, "decided": result["decision"],
-            "reason": (f"Superseded: this run would have promoted v{result['challenger']['version']}, "
-                       f"but the champion changed to {holder} while it compared; nothing was "
-                       "written, compare again against the new champion.")}
+            "reason": what}
 
 
 def version_tags(result: Mapping[str, Any]) -> dict[str, str]:
@@ -166,7 +183,7 @@ def tag_versions(client: MlflowClient, result: Mapping[str, Any], versions: Iter
     tags = version_tags(result)
     for version in versions:
         for key, value in tags.items():
-            client.set_model_version_tag(version.name, version.version, key, value)
+            registry.set_version_tag(client, version.name, version.version, key, value)
 
 
 def run_metrics(result: Mapping[str, Any]) -> dict[str, float]:
@@ -195,15 +212,23 @@ def log_json(payload: Mapping[str, Any], artifact_name: str) -> None:
 
 
 def finish(ctx: StepContext, result: dict[str, Any]) -> str:
-    """Log the record into the compare run and return the step's human-readable summary."""
-    from versioning import report
+    """Log the record into the compare run and return the step's human-readable summary.
 
+    The report (contingency.png, report.html) is written for records with a comparison behind
+    them; a run that compared nothing (no_challenger, unchanged, bootstrap) logs decision.json
+    only, which keeps that path free of matplotlib (about a second to import).
+    """
     log_json(result, DECISION_FILENAME)
-    mlflow.log_metrics(run_metrics(result))
+    metrics = run_metrics(result)
+    if metrics:
+        mlflow.log_metrics(metrics)
     mlflow.set_tags({TAG_DECISION: result["decision"], TAG_REASON: result["reason"][:_TAG_VALUE_LIMIT],
                      "promotion.dry_run": str(result["dry_run"]).lower()})
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in report.write_report(result, Path(tmp)):
-            mlflow.log_artifact(str(path))
+    if result.get("table") is not None:
+        from versioning import report
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in report.write_report(result, Path(tmp)):
+                mlflow.log_artifact(str(path))
     prefix = "[dry run: registry untouched] " if result["dry_run"] else ""
     return f"compare_and_promote: {prefix}{result['decision']}. {result['reason']} (run {ctx.run_id})"

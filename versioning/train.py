@@ -56,8 +56,11 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
         "test_accuracy": repr(scores["accuracy"]),
     })
     mlflow.set_tags({"registered_model_name": name, "registered_model_version": str(version.version)})
-    if registry.version_by_alias(client, name, registry.CHAMPION) is not None:
-        registry.make_challenger(client, version)
+    # Challenger first, even for the first version: should the process die before the
+    # bootstrap below commits, the next compare_and_promote finds the version by its alias
+    # and bootstraps it (see the write order in versioning/registry.py).
+    registry.make_challenger(client, version)
+    if not _may_bootstrap(client, name):
         placement = f"challenger (alias '{registry.CHALLENGER}', stage Staging)"
     else:
         reason = (f"Bootstrap: registered model {name!r} had no champion, so its first "
@@ -68,7 +71,8 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
                   "table": None, "method": None, "statistic": None, "p_value": None}
         record.tag_versions(client, result, [version])
         # Later comparisons overwrite the promotion.* tags; this one keeps the origin visible.
-        client.set_model_version_tag(name, version.version, record.TAG_BOOTSTRAP_RUN, ctx.run_id)
+        registry.set_version_tag(client, name, version.version, record.TAG_BOOTSTRAP_RUN, ctx.run_id)
+        registry.written("bootstrap_tags")
         registry.crown(client, version)
         record.log_json(result, record.DECISION_FILENAME)
         mlflow.set_tags({record.TAG_DECISION: decision.BOOTSTRAP, record.TAG_REASON: reason})
@@ -77,3 +81,13 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
         f"{ctx.step}: {family.name} test accuracy {scores['accuracy']:.4f}; registered "
         f"{name} v{version.version} as {placement} (run {ctx.run_id})"
     )
+
+
+def _may_bootstrap(client, name: str) -> bool:
+    """Whether the new version may become champion without a comparison: only when the model
+    never had one. A champion that was lost (deleted) is not replaced silently; the next
+    compare_and_promote reports it (registry.check_and_repair)."""
+    if registry.version_by_alias(client, name, registry.CHAMPION) is not None:
+        return False
+    model = client.get_registered_model(name)
+    return registry.TAG_MODEL_CHAMPION not in (model.tags or {})

@@ -1,0 +1,75 @@
+"""Pure parts of the promotion safety net: row overlap, MLflow error lines, HTTP retry bounds."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from tests.conftest import PROJECT_ROOT
+from versioning import fairness, mlflow_errors
+
+
+def test_row_hashes_match_rows_whatever_the_column_order_and_number_type():
+    ints = pd.DataFrame({"a": [1, 2, 3], "b": [4, 5, 6], "label": [0, 1, 0]})
+    floats = pd.DataFrame({"b": [4.0, 5.0, 7.0], "a": [1.0, 2.0, 3.0], "y": [1, 1, 1]})
+    columns_i, hashed_i = fairness.row_hashes(ints, "label")
+    columns_f, hashed_f = fairness.row_hashes(floats, "y")
+    assert columns_i == columns_f == ("a", "b")
+    # Rows (1, 4) and (2, 5) are shared; the label is not part of a row's identity.
+    assert fairness.count_overlap(hashed_f, hashed_i) == 2
+    assert fairness.count_overlap(hashed_f, np.empty(0, dtype=np.uint64)) == 0
+
+
+def test_mlflow_permission_errors_become_one_line_naming_user_not_password(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-password")
+    denied = MlflowException(
+        "API request to endpoint /api/2.0/mlflow/registered-models/alias failed with error "
+        "code 403 != 200. Response body: 'Permission denied'", error_code="PERMISSION_DENIED")
+    line = mlflow_errors.describe(denied, "http://mlflow:5000", "classifier")
+    assert "\n" not in line and "alice" in line and "s3cret" not in line
+    assert "registered model 'classifier'" in line and "EDIT" in line
+    unauthenticated = MlflowException(
+        "API request to endpoint /api/2.0/mlflow/runs/create failed with error code 401 != 200. "
+        "Response body: 'You are not authenticated.'")
+    assert "MLFLOW_TRACKING_PASSWORD" in mlflow_errors.describe(unauthenticated, "http://mlflow:5000")
+
+
+def test_http_defaults_never_override_what_the_user_set():
+    environ = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9"}
+    mlflow_errors.apply_http_defaults(environ)
+    assert environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
+    assert environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == mlflow_errors.HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+
+
+@pytest.mark.slow
+def test_a_server_lost_mid_run_fails_in_seconds_not_minutes():
+    """MLflow's own retries against a dead server take about 4 minutes; with the step's
+    defaults a request gives up in about 10 s, with one line naming the server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    code = (
+        "from versioning import mlflow_errors\n"
+        "mlflow_errors.apply_http_defaults()\n"
+        "from mlflow import MlflowClient\n"
+        "from mlflow.exceptions import MlflowException\n"
+        "try:\n"
+        f"    MlflowClient({uri!r}).get_experiment('0')\n"
+        "except MlflowException as exc:\n"
+        f"    print(mlflow_errors.describe(exc, {uri!r}))\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    assert time.monotonic() - started < 60
+    [line] = done.stdout.splitlines()
+    assert line.startswith(f"lost the tracking server {uri}"), line
