@@ -38,6 +38,7 @@ class Comparison:
     delta_ci: tuple[float, float]
     verdict: decision.Decision
     fairness: dict[str, Any] | None = None  # the held-out check (versioning.fairness)
+    seeds: dict[str, Any] | None = None  # data and training seeds, as their runs logged them
 
 
 def policy_options(config: Config) -> decision.PolicyOptions:
@@ -337,4 +338,6 @@ def compare(ctx: StepContext, champion: ModelVersion, challenger: ModelVersion) 
         table=table, test=test, p_values=p_values, champion_metrics=champion_metrics,
         challenger_metrics=challenger_metrics, delta_ci=delta_ci, verdict=verdict,
         fairness=held_out,
+        seeds=lineage.recorded_seeds(ctx.client, data_run.run_id,
+                                     {"champion": champion.run_id, "challenger": challenger.run_id}),
     )

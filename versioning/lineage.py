@@ -123,3 +123,17 @@ def log_split_input(frame: pd.DataFrame, *, data_run_id: str, split: str, label_
         dataset = mlflow.data.from_pandas(frame, source=source, targets=label_column,
                                           name=f"{split}-{digest[:12]}")
     mlflow.log_input(dataset, context=context)
+
+
+def recorded_seeds(client: MlflowClient, data_run_id: str, training_run_ids: dict[str, str]) -> dict[str, str | None]:
+    """The seeds behind a comparison, as logged: the data run's and each training run's."""
+    def seed_of(run_id: str | None) -> str | None:
+        if not run_id:
+            return None
+        try:
+            return client.get_run(run_id).data.params.get("seed")
+        except MlflowException:
+            return None  # a deleted run: the record says unknown rather than failing the gate
+
+    return {"data": seed_of(data_run_id),
+            **{f"{role}_training": seed_of(run_id) for role, run_id in training_run_ids.items()}}

@@ -105,6 +105,7 @@ def comparison_record(base: dict[str, Any], comparison) -> dict[str, Any]:
         "reason": comparison.verdict.reason,
         "champion": describe_version(comparison.champion, comparison.champion_metrics),
         "challenger": describe_version(comparison.challenger, comparison.challenger_metrics),
+        "seeds": comparison.seeds,
         "table": [[a, b], [c, d]],
         "n": comparison.n_rows,
         "b": b,

@@ -74,7 +74,11 @@ def test_default_flow_promotes_the_forest_and_archives_the_regression(after_main
     assert a + b + c + d == record["n"]
     assert record["challenger"]["accuracy"] == pytest.approx((a + c) / record["n"])
     assert record["champion"]["accuracy"] == pytest.approx((a + b) / record["n"])
-    assert record["method"] in ("exact", "corrected") and record["statistic"] is not None or record["method"] == "exact"
+    assert record["method"] == "corrected" and record["statistic"] > 0  # auto: b + c >= 25
+    assert record["seeds"] == {"data": "16", "champion_training": "16", "challenger_training": "16"}
+    assert set(record["p_values"]) == {"exact", "midp", "corrected", "asymptotic"}
+    assert record["test_set"]["digest"] == last_run(tracking, "generate_data").data.tags["data.test_digest"]
+    assert set(record["versions"]) >= {"mlflow", "scikit-learn", "mlxtend"}
     # The key numbers are also on both versions and in the run's metrics.
     for version in (lr, champion):
         tags = tracking.client.get_model_version(MODEL, version.version).tags

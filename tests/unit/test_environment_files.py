@@ -50,3 +50,9 @@ def test_mlproject_declares_exactly_one_environment():
     for name, entry in project["entry_points"].items():
         assert entry["parameters"]["config"]["default"] == "configs/default.yaml"
         assert entry["command"].startswith(f"python -m steps.{name} ")
+
+
+def test_kubernetes_twin_has_the_same_entry_points_and_commands():
+    root = yaml.safe_load((PROJECT_ROOT / "MLproject").read_text())["entry_points"]
+    twin = yaml.safe_load((PROJECT_ROOT / "deploy" / "kubernetes" / "MLproject").read_text())["entry_points"]
+    assert twin == root
