@@ -87,6 +87,62 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+# -P challengers: "staging" (every version in stage Staging) or a comma-separated list of
+# references; each an alias, a version number or a models:/ URI.
+STAGING_CHALLENGERS = "staging"
+MAX_CHALLENGERS = 20  # k models are loaded at once, and Holm's power falls as k grows
+_REFERENCE = re.compile(r"^(?:models:/\S+|[\w\-]+)$")
+
+
+def challenger_references(value: str) -> tuple[str, ...]:
+    """The references in a (validated) ``challengers`` value, or ``("staging",)``."""
+    items = tuple(item.strip() for item in value.split(","))
+    if len(items) == 1 and items[0].lower() == STAGING_CHALLENGERS:
+        return (STAGING_CHALLENGERS,)
+    return items
+
+
+def _reference_problem(item: str) -> str | None:
+    if _REFERENCE.match(item):
+        return None
+    return (f"has {item!r}, which is not an alias, a version number or a models:/ URI "
+            "(aliases are letters, digits, '_' and '-')")
+
+
+def _single_reference(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    if "," in value:
+        return ("names one version; for several use -P challengers=<a>,<b>,... "
+                f"(or -P challengers={STAGING_CHALLENGERS})")
+    return _reference_problem(value.strip())
+
+
+def _challengers(value: str) -> str | None:
+    items = challenger_references(value)
+    if items == (STAGING_CHALLENGERS,):
+        return None
+    if any(not item for item in items):
+        return "has an empty item (a doubled, leading or trailing comma?)"
+    if any(item.lower() == STAGING_CHALLENGERS for item in items):
+        return (f"may be '{STAGING_CHALLENGERS}' alone (every version in Staging) or a list of "
+                "versions, not both")
+    for item in items:
+        problem = _reference_problem(item)
+        if problem:
+            return problem
+    seen: set[str] = set()
+    for item in items:
+        key = str(int(item)) if item.isdigit() else item
+        if key in seen:
+            return f"names {item!r} twice: list each challenger once"
+        seen.add(key)
+    if len(items) > MAX_CHALLENGERS:
+        return (f"names {len(items)} challengers; at most {MAX_CHALLENGERS} can be compared "
+                "in one run")
+    return None
+
+
 def _short_text(value: str) -> str | None:
     if not value.strip():
         return "must not be empty"
@@ -111,7 +167,9 @@ SCHEMA: dict[str, Field] = {
     "rf_min_samples_leaf": Field(int, check=_at_least(1)),
     "rf_n_jobs": Field(int, check=_n_jobs),
     "champion": Field(str, check=_non_empty),
-    "challenger": Field(str, check=_non_empty),
+    "challenger": Field(str, check=_single_reference),
+    "challengers": Field(str, check=_challengers),
+    "cochrans_q": Field(bool),
     "alpha": Field(float, check=_open_unit_interval),
     "mcnemar_method": Field(str, choices=MCNEMAR_METHODS),
     "primary_metric": Field(str, choices=METRICS),
@@ -142,10 +200,10 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
         "rf_min_samples_leaf", "rf_n_jobs",
     ),
     "compare_and_promote": (
-        "registered_model_name", "champion", "challenger", "alpha", "mcnemar_method",
-        "primary_metric", "tie_breaker", "min_delta", "confidence", "ci_method",
-        "positive_label", "cost_false_positive", "cost_false_negative", "dry_run",
-        "allow_training_overlap",
+        "registered_model_name", "champion", "challenger", "challengers", "alpha",
+        "mcnemar_method", "primary_metric", "tie_breaker", "min_delta", "confidence",
+        "ci_method", "positive_label", "cost_false_positive", "cost_false_negative",
+        "cochrans_q", "dry_run", "allow_training_overlap",
     ),
     "rollback": ("registered_model_name", "dry_run", "rollback_reason"),
 }
@@ -154,7 +212,7 @@ STEP_KEYS["main"] = tuple(SCHEMA)
 # are unchanged (see promote.already_decided).
 POLICY_KEYS: tuple[str, ...] = (
     "alpha", "mcnemar_method", "primary_metric", "tie_breaker", "min_delta", "confidence",
-    "ci_method", "positive_label", "cost_false_positive", "cost_false_negative",
+    "ci_method", "positive_label", "cost_false_positive", "cost_false_negative", "cochrans_q",
 )
 
 
@@ -353,6 +411,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, str] | N
     """Defaults, then the file at ``path``, then string ``overrides``; validated as a whole."""
     overrides = dict(overrides or {})
     values = _read_yaml_mapping(DEFAULT_CONFIG_PATH, "default config")
+    defaults = dict(values)
     missing = sorted(set(SCHEMA) - set(values))
     if missing:  # a broken checkout, not a user error; still say it plainly
         raise ConfigError(f"{_display(DEFAULT_CONFIG_PATH)} lacks keys {missing}: restore it")
@@ -376,4 +435,25 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, str] | N
     where_of = {key: ("-P overrides" if key in overrides else str(path or "config")) for key in values}
     validated = {key: _validate_value(key, values[key], where_of[key]) for key in SCHEMA}
     _validate_together(validated)
+    _merge_challenger_keys(validated, defaults)
     return Config(validated, source, overrides)
+
+
+def _merge_challenger_keys(values: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    """``challenger`` (one version, the older key) and ``challengers`` (a list) name the same
+    thing: a ``challenger`` set while ``challengers`` keeps its default becomes the list of one;
+    both set to different versions is ambiguous."""
+    challenger = values["challenger"].strip()
+    challengers = ",".join(challenger_references(values["challengers"]))
+    challenger_default = challenger == str(defaults["challenger"]).strip()
+    challengers_default = challengers == ",".join(
+        challenger_references(str(defaults["challengers"])))
+    if challengers_default and not challenger_default:
+        challengers = challenger
+    elif not challengers_default and not challenger_default and challengers != challenger:
+        raise ConfigError(
+            f"config keys 'challenger' ({challenger!r}) and 'challengers' ({challengers!r}) "
+            "disagree: set only 'challengers' (a comma-separated list, or 'staging'); "
+            "'challenger' is its older one-version form"
+        )
+    values["challengers"] = challengers

@@ -341,3 +341,157 @@ def compare(ctx: StepContext, champion: ModelVersion, challenger: ModelVersion) 
         seeds=lineage.recorded_seeds(ctx.client, data_run.run_id,
                                      {"champion": champion.run_id, "challenger": challenger.run_id}),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Several challengers at once (-P challengers=...): one pass over the rows, Holm over the tests
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChallengerResult:
+    """One challenger's comparison with the champion, on the rows all challengers share."""
+
+    version: ModelVersion
+    table: np.ndarray
+    test: stats.McNemarResult
+    p_values: dict[str, float]
+    metrics: dict[str, float]
+    delta_ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ManyComparison:
+    champion: ModelVersion
+    challengers: tuple[ChallengerResult, ...]
+    data_run: lineage.DataRun
+    n_rows: int
+    champion_metrics: dict[str, float]
+    selection: Any  # versioning.multi.Selection
+    fairness: dict[str, Any] | None = None
+    seeds: dict[str, Any] | None = None
+
+
+class ManyTally:
+    """Counts accumulated over chunks of (truth, champion, challengers...) predictions."""
+
+    def __init__(self, k: int, cochrans_q: bool) -> None:
+        self.tables = [np.zeros((2, 2), dtype=np.int64) for _ in range(k)]
+        self.champion: dict[tuple[Any, Any], int] = {}
+        self.challengers: list[dict[tuple[Any, Any], int]] = [{} for _ in range(k)]
+        self.n = 0
+        # Cochran's Q's sufficient statistics (versioning.multi.correct_counts), summed.
+        self.correct = np.zeros(k + 1, dtype=np.int64) if cochrans_q else None
+        self.by_level = np.zeros(k + 2, dtype=np.int64) if cochrans_q else None
+
+    def add(self, y_true: np.ndarray, y_champion: np.ndarray, predictions: list[np.ndarray]) -> None:
+        for table, counts, y_challenger in zip(self.tables, self.challengers, predictions):
+            table += stats.contingency_table(y_true, y_champion, y_challenger)
+            _add_confusion(counts, y_true, y_challenger)
+        _add_confusion(self.champion, y_true, y_champion)
+        if self.correct is not None:
+            from versioning import multi
+
+            per_model, histogram = multi.correct_counts(y_true, y_champion, *predictions)
+            self.correct += np.asarray(per_model, dtype=np.int64)
+            self.by_level += np.asarray(histogram, dtype=np.int64)
+        self.n += len(y_true)
+
+    def truth_labels(self) -> np.ndarray:
+        seen = dict.fromkeys(truth for truth, _ in self.champion)
+        return np.array(list(seen), dtype=object)
+
+
+def common_data_run(client, challengers: list[ModelVersion]) -> lineage.DataRun:
+    """The one data run whose test split every challenger is judged on.
+
+    Holm's correction and the choice by metric compare the challengers with each other, so they
+    must all be scored on the same rows: the held-out split of their common training data run.
+    """
+    by_run: dict[str | None, list[str]] = {}
+    for version in challengers:
+        by_run.setdefault(version.tags.get(lineage.DATA_RUN_TAG), []).append(str(version.version))
+    if None in by_run or "" in by_run:
+        untagged = by_run.get(None, []) + by_run.get("", [])
+        raise WorkflowError(
+            f"{challengers[0].name} v{untagged[0]} has no '{lineage.DATA_RUN_TAG}' tag, so its "
+            "held-out test split is unknown: register challengers with train_lr/train_rf"
+        )
+    if len(by_run) > 1:
+        groups = "; ".join(f"v{', v'.join(versions)} on data run {run_id}"
+                           for run_id, versions in by_run.items())
+        raise WorkflowError(
+            f"the challengers were trained on different data runs ({groups}): several "
+            "challengers are compared on one shared test split, so name challengers of one "
+            "data run (-P challengers=<versions>) or compare the others in another run"
+        )
+    return test_data_run(client, challengers[0])
+
+
+def compare_many(ctx: StepContext, champion: ModelVersion,
+                 challengers: list[ModelVersion]) -> ManyComparison:
+    """Score the champion and every challenger on the challengers' common held-out split,
+    McNemar-test each challenger against the champion, and select at most one winner with
+    Holm's correction (versioning.multi.select_winner)."""
+    from versioning import multi
+
+    config = ctx.config
+    options = policy_options(config)
+    data_run = common_data_run(ctx.client, challengers)
+    # Before any model is loaded: refuse to score a model on rows it was trained on.
+    held_out = fairness.check_many(ctx.client, champion, challengers, data_run,
+                                   bool(config.get("allow_training_overlap", False)))
+    champion_model = _load(champion)
+    models = [_load(version) for version in challengers]
+
+    tally = ManyTally(len(challengers), bool(config["cochrans_q"]))
+    try:
+        for chunk in iter_test_chunks(ctx.client, data_run):
+            features = chunk.drop(columns=[data_run.label_column])
+            y_true = chunk[data_run.label_column].to_numpy()
+            del chunk
+            y_champion = _predict(champion_model, champion, features, data_run.run_id)
+            predictions = [_predict(model, version, features, data_run.run_id)
+                           for model, version in zip(models, challengers)]
+            del features
+            tally.add(y_true, y_champion, predictions)
+        tests = [stats.mcnemar_test(table, config["mcnemar_method"]) for table in tally.tables]
+        p_values = [stats.all_p_values(table) for table in tally.tables]
+        intervals = [stats.accuracy_difference_ci(table, config["confidence"], config["ci_method"])
+                     for table in tally.tables]
+        omnibus = (multi.cochrans_q_from_counts(tally.correct.tolist(), tally.by_level.tolist())
+                   if tally.correct is not None else None)
+    except ValueError as exc:
+        raise WorkflowError(f"cannot compare the predictions: {exc}") from None
+    truth_labels = tally.truth_labels()
+    champion_metrics = score_counts(config, tally.champion, tally.n, truth_labels)
+    for metric in filter(None, (options.primary_metric, options.tie_breaker)):
+        if metric not in champion_metrics:
+            raise WorkflowError(
+                f"metric {metric!r} needs binary labels, but the test set has "
+                f"{len(truth_labels)} classes: set -P primary_metric=accuracy (or f1, "
+                "precision, recall)"
+            )
+    results = []
+    for index, version in enumerate(challengers):
+        results.append(ChallengerResult(
+            version=version, table=tally.tables[index], test=tests[index],
+            p_values=p_values[index],
+            metrics=score_counts(config, tally.challengers[index], tally.n, truth_labels),
+            delta_ci=intervals[index],
+        ))
+    candidates = [multi.Candidate(version=str(r.version.version), table=r.table.tolist(),
+                                  test=r.test, metrics=r.metrics, delta_ci=r.delta_ci)
+                  for r in results]
+    try:
+        selection = multi.select_winner(champion_metrics, candidates, None, options, omnibus=omnibus)
+    except ValueError as exc:
+        raise WorkflowError(f"cannot select among the challengers: {exc}") from None
+    seeds = lineage.recorded_seeds(ctx.client, data_run.run_id, {
+        "champion": champion.run_id,
+        **{f"v{r.version.version}": r.version.run_id for r in results},
+    })
+    return ManyComparison(
+        champion=champion, challengers=tuple(results), data_run=data_run, n_rows=tally.n,
+        champion_metrics=champion_metrics, selection=selection, fairness=held_out, seeds=seeds,
+    )

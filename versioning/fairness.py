@@ -99,12 +99,8 @@ def _split_hashes(client, run_id: str, split: str, label_column: str) -> tuple[t
     return columns, (np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64))
 
 
-def check(client, champion: ModelVersion, challenger: ModelVersion,
-          evaluation_run: lineage.DataRun, allow_overlap: bool) -> dict[str, Any]:
-    """Check both models against the evaluation rows; refuse an overlap unless allowed.
-
-    Returns the ``fairness`` section of decision.json.
-    """
+def _checks(client, champion: ModelVersion, challengers: list[ModelVersion],
+            evaluation_run: lineage.DataRun, allow_overlap: bool) -> tuple[list[ModelCheck], int | None]:
     cache: dict[str, Any] = {}
 
     def evaluation_hashes():
@@ -130,12 +126,33 @@ def check(client, champion: ModelVersion, challenger: ModelVersion,
         return count
 
     checks = [assess(role, version, evaluation_run, overlap_with(version))
-              for role, version in (("champion", champion), ("challenger", challenger))]
+              for role, version in (("champion", champion), *(("challenger", c) for c in challengers))]
     overlapping = [c for c in checks if c.status == OVERLAP]
     n_rows = len(cache["evaluation"][1]) if "evaluation" in cache else None
     if overlapping and not allow_overlap:
         raise WorkflowError(_refusal(champion.name, overlapping[0], evaluation_run, n_rows))
+    return checks, n_rows
+
+
+def check(client, champion: ModelVersion, challenger: ModelVersion,
+          evaluation_run: lineage.DataRun, allow_overlap: bool) -> dict[str, Any]:
+    """Check both models against the evaluation rows; refuse an overlap unless allowed.
+
+    Returns the ``fairness`` section of decision.json.
+    """
+    checks, n_rows = _checks(client, champion, [challenger], evaluation_run, allow_overlap)
     return report(checks, evaluation_run, allow_overlap, n_rows)
+
+
+def check_many(client, champion: ModelVersion, challengers: list[ModelVersion],
+               evaluation_run: lineage.DataRun, allow_overlap: bool) -> dict[str, Any]:
+    """:func:`check` for several challengers: the champion's training rows are read at most
+    once. The section has ``challengers`` (one check each, in order) instead of ``challenger``."""
+    checks, n_rows = _checks(client, champion, challengers, evaluation_run, allow_overlap)
+    found = report(checks, evaluation_run, allow_overlap, n_rows)
+    found["challenger"] = None
+    found["challengers"] = [asdict(c) for c in checks[1:]]
+    return found
 
 
 def _refusal(name: str, found: ModelCheck, evaluation_run: lineage.DataRun, n_rows: int | None) -> str:

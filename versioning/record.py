@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ TAG_CHAMPION_VERSION = "promotion.champion_version"
 TAG_CHALLENGER_VERSION = "promotion.challenger_version"
 TAG_POLICY_DIGEST = "promotion.policy_digest"
 TAG_BOOTSTRAP_RUN = "promotion.bootstrap_run_id"
+# Several challengers (-P challengers=...): on each challenger compared, beside its own decision.
+TAG_FAMILY_DECISION = "promotion.family_decision"  # the run's decision (promote: a winner)
+TAG_CHALLENGER_VERSIONS = "promotion.challenger_versions"  # all compared in that run
+TAG_P_ADJUSTED = "promotion.p_adjusted"  # Holm-adjusted McNemar p-value
+TAG_OUTRANKED_BY = "promotion.outranked_by"  # the winner, if this loser is not better than it
 _TAG_VALUE_LIMIT = 5000  # MLflow's limit on a model version tag value
 _log = logging.getLogger(__name__)
 
@@ -132,6 +138,103 @@ def comparison_record(base: dict[str, Any], comparison) -> dict[str, Any]:
     }
 
 
+def _not_better(policy: Mapping[str, Any], metrics: Mapping[str, float],
+                winner: Mapping[str, float]) -> bool:
+    """Whether ``decision.decide`` would keep ``winner`` as champion against these ``metrics``
+    on the metric condition alone (primary metric, then tie-breaker), whatever the p-value."""
+    order = decision._compare(policy["primary_metric"], metrics[policy["primary_metric"]],
+                              winner[policy["primary_metric"]])
+    if order == 0 and policy["tie_breaker"] is not None:
+        order = decision._compare(policy["tie_breaker"], metrics[policy["tie_breaker"]],
+                                  winner[policy["tie_breaker"]])
+    return order <= 0
+
+
+def multi_record(base: dict[str, Any], many, skipped: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The record of a comparison of several challengers (evaluation.ManyComparison).
+
+    The top-level fields describe one pair, as for a single challenger, so that version tags,
+    run metrics and the report read it the same way: the winner, or on a keep the challenger
+    with the lowest adjusted p. ``comparisons`` has one entry per challenger compared.
+    """
+    selection = many.selection
+    by_version = {str(r.version.version): r for r in many.challengers}
+    records = {r.version: r for r in selection.records}
+    top = selection.winner or min(selection.records, key=lambda r: (r.p_adjusted, int(r.version)))
+    shown = by_version[top.version]
+    comparison = SimpleNamespace(
+        table=shown.table, n_rows=many.n_rows, delta_ci=shown.delta_ci, test=shown.test,
+        p_values=shown.p_values, champion=many.champion, champion_metrics=many.champion_metrics,
+        challenger=shown.version, challenger_metrics=shown.metrics, data_run=many.data_run,
+        fairness=None, seeds=None,
+        verdict=SimpleNamespace(decision=selection.decision, reason=selection.reason),
+    )
+    result = comparison_record(base, comparison)
+    seeds = many.seeds or {}
+    result["seeds"] = {"data": seeds.get("data"), "champion_training": seeds.get("champion_training"),
+                       "challenger_training": seeds.get(f"v{top.version}_training")}
+    fairness_section = dict(many.fairness) if many.fairness is not None else None
+    if fairness_section is not None:
+        fairness_section["challenger"] = next(
+            (c for c in fairness_section.get("challengers") or [] if c["version"] == top.version),
+            None)
+    result["fairness"] = fairness_section
+    winner_metrics = by_version[selection.winner.version].metrics if selection.winner else None
+    comparisons = []
+    for entry in selection.comparisons():
+        version = by_version[entry["version"]].version
+        entry["family"] = version.tags.get(lineage.FAMILY_TAG)
+        entry["run_id"] = version.run_id
+        entry["training_seed"] = seeds.get(f"v{entry['version']}_training")
+        entry["p_values"] = by_version[entry["version"]].p_values
+        entry["outranked_by"] = (
+            selection.winner.version
+            if winner_metrics is not None and not records[entry["version"]].selected
+            and _not_better(base["policy"], by_version[entry["version"]].metrics, winner_metrics)
+            else None)
+        comparisons.append(entry)
+    result["policy"] = {**result["policy"], "cochrans_q": selection.omnibus is not None}
+    result.update({
+        "p_adjusted": top.p_adjusted,
+        "correction": selection.correction,
+        "omnibus": selection.omnibus.as_dict() if selection.omnibus is not None else None,
+        "comparisons": comparisons,
+        "skipped": list(skipped or []),
+    })
+    return result
+
+
+def family_tags(result: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Version tags of a several-challenger record, by version: each challenger gets its own
+    decision (promote for the winner, keep for the others) with its own numbers and reason;
+    the champion gets the record's top-level tags."""
+    compared = ",".join(c["version"] for c in result["comparisons"])
+    common = {TAG_FAMILY_DECISION: result["decision"], TAG_CHALLENGER_VERSIONS: compared}
+    tags = {result["champion"]["version"]: {**version_tags(result), **common}}
+    for entry in result["comparisons"]:
+        own = {
+            **result,
+            "decision": decision.PROMOTE if entry["selected"] else decision.KEEP,
+            "reason": entry["why"],
+            "challenger": {"version": entry["version"]},
+            "p_value": entry["p_value"], "method": entry["method"],
+            "statistic": entry["statistic"], "b": entry["b"], "c": entry["c"],
+            "n": entry["n"], "delta": entry["delta"],
+        }
+        found = {**version_tags(own), **common, TAG_P_ADJUSTED: repr(entry["p_adjusted"])}
+        if entry.get("outranked_by"):
+            found[TAG_OUTRANKED_BY] = entry["outranked_by"]
+        tags[entry["version"]] = found
+    return tags
+
+
+def tag_family(client: MlflowClient, result: Mapping[str, Any], name: str) -> None:
+    """Write :func:`family_tags` (champion first, then the challengers in order)."""
+    for version, tags in family_tags(result).items():
+        for key, value in tags.items():
+            registry.set_version_tag(client, name, version, key, value)
+
+
 def superseded(result: dict[str, Any], current: ModelVersion | None,
                committed: bool = False) -> dict[str, Any]:
     """The record of a run whose promotion lost to a concurrent one.
@@ -202,6 +305,18 @@ def run_metrics(result: Mapping[str, Any]) -> dict[str, float]:
         described = result.get(role) or {}
         for name, value in (described.get("metrics") or {}).items():
             found[f"{role}_{name}"] = value
+    if result.get("p_adjusted") is not None:
+        found["p_adjusted"] = result["p_adjusted"]
+    for entry in result.get("comparisons") or []:
+        number = entry["version"]
+        found[f"v{number}_p_value"] = entry["p_value"]
+        found[f"v{number}_p_adjusted"] = entry["p_adjusted"]
+        found[f"v{number}_eligible"] = float(entry["eligible"])
+        for name, value in entry["metrics"].items():
+            found[f"v{number}_{name}"] = value
+    if result.get("omnibus"):
+        found["cochrans_q_statistic"] = result["omnibus"]["statistic"]
+        found["cochrans_q_p_value"] = result["omnibus"]["p_value"]
     return found
 
 

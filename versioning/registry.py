@@ -21,15 +21,22 @@ in order, each named as the test hook ``VERSIONING_CRASH_AFTER=<name>`` knows it
 4. ``champion_model_tag``: registered-model tag ``promotion.champion_version`` (the champion's
    number; unlike the alias it survives the deletion of the version, see check_and_repair).
 5. ``challenger_alias_removed``: alias ``challenger`` deleted if it points to the new champion.
+6. ``staged_tag_cleared``: version tag ``versioning.staged`` -> ``false`` on the new champion
+   (it has left Staging; see :func:`versions_in_stage`).
+
+With several challengers (``-P challengers=...``) step 0 tags the champion and every challenger
+compared, each with its own decision; only the winner goes through steps 1-6, the others keep
+their stage and aliases.
 
 train places a new version before any of this: it is registered (lineage tags in the same
 request), then made challenger by :func:`make_challenger` (``challenger_alias``, then
-``staging_stage``); only the first version of a model continues with ``bootstrap_tags`` and
-:func:`crown`.
+``staging_stage``, then ``staged_tag``: version tag ``versioning.staged = true``); only the
+first version of a model continues with ``bootstrap_tags`` and :func:`crown`.
 
 A crash after step 0 or 1 changed nothing that matters: the champion is the old one, the next
-compare judges the same pair again (a recorded ``promote`` is never treated as final). A
-crash after step 2, 3 or 4 leaves stages, the model tag or the challenger alias behind the
+compare judges the same pair again (a recorded ``promote`` is never treated as final, nor is
+the ``keep`` of a challenger that lost to a winner in the same run). A crash after step 2, 3,
+4 or 5 leaves stages, the model tag, the challenger alias or the staged tag behind the
 alias; :func:`check_and_repair`, run first by every compare and rollback, derives them from
 the alias again. Since an alias holds one version, there is never more than one champion;
 after the first bootstrap there is never none (an alias is only ever moved, not deleted).
@@ -66,6 +73,10 @@ NONE_STAGE = "None"
 TAG_PREVIOUS_CHAMPION = "promotion.previous_champion"
 # Registered-model tag: the champion's version number, kept after the version is deleted.
 TAG_MODEL_CHAMPION = "promotion.champion_version"
+# Version tag: "true" while the version awaits judgement in Staging (set by make_challenger,
+# cleared to "false" when it leaves Staging). MLflow cannot search versions by stage; it can
+# by tag, so `-P challengers=staging` finds them in one query (versions_in_stage).
+TAG_STAGED = "versioning.staged"
 CRASH_AFTER_ENV = "VERSIONING_CRASH_AFTER"  # test hook, see the module docstring
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w\-]+))$")
@@ -226,11 +237,52 @@ def delete_alias_if(client: MlflowClient, name: str, alias: str, version: str | 
 
 
 def make_challenger(client: MlflowClient, version: ModelVersion) -> None:
-    """A new version awaits judgement: alias ``challenger`` and stage Staging."""
+    """A new version awaits judgement: alias ``challenger``, stage Staging, tag staged."""
     set_alias(client, version.name, CHALLENGER, version.version)
     written("challenger_alias")
     transition(client, version, STAGING, archive_existing=False)
     written("staging_stage")
+    # After the stage: a crash in between leaves an untagged Staging version, which
+    # versions_in_stage still finds (as it finds versions staged by hand).
+    set_version_tag(client, version.name, version.version, TAG_STAGED, "true")
+    written("staged_tag")
+
+
+def _staged(version: ModelVersion) -> bool:
+    return (version.tags or {}).get(TAG_STAGED) == "true"
+
+
+def versions_in_stage(client: MlflowClient, name: str, stage: str = STAGING) -> list[ModelVersion]:
+    """Every version of ``name`` currently in ``stage``, by version number.
+
+    MLflow's ``search_model_versions`` cannot filter by stage (it filters by name, run_id,
+    source_path, version_number and tags) and ``get_latest_versions`` returns only the newest
+    version per stage. For Staging, one server-side query finds the versions tagged
+    ``versioning.staged = true`` (every version :func:`make_challenger` placed), keeping those
+    still in Staging; one ``get_latest_versions`` call checks that the newest Staging version
+    is among them. If it is not (moved to Staging by hand, or by a train_* killed between its
+    stage and tag writes), every version is read once instead, with a warning. Not seen: an
+    untagged version staged by hand that is older than the newest tagged one.
+    """
+    if stage != STAGING:
+        return sorted((v for v in live_versions(client, name) if v.current_stage == stage),
+                      key=lambda v: int(v.version))
+    found: list[ModelVersion] = []
+    token = None
+    while True:
+        page = client.search_model_versions(
+            f"name = '{name}' AND tags.`{TAG_STAGED}` = 'true'", page_token=token)
+        found.extend(v for v in page if v.current_stage == STAGING)
+        token = page.token
+        if not token:
+            break
+    newest = latest_in_stage(client, name, STAGING)
+    if newest is not None and str(newest.version) not in {str(v.version) for v in found}:
+        _log.warning("registry %s: version %s is in Staging without tag '%s=true' (staged by "
+                     "hand?); reading every version to find all Staging versions", name,
+                     newest.version, TAG_STAGED)
+        found = [v for v in live_versions(client, name) if v.current_stage == STAGING]
+    return sorted(found, key=lambda v: int(v.version))
 
 
 def crown(client: MlflowClient, version: ModelVersion, previous: ModelVersion | None = None) -> None:
@@ -253,6 +305,9 @@ def crown(client: MlflowClient, version: ModelVersion, previous: ModelVersion | 
     written("champion_model_tag")
     delete_alias_if(client, name, CHALLENGER, version.version)
     written("challenger_alias_removed")
+    # "false" rather than a deleted tag: deleting needs MANAGE permission, setting EDIT.
+    set_version_tag(client, name, version.version, TAG_STAGED, "false")
+    written("staged_tag_cleared")
 
 
 @dataclass(frozen=True)
@@ -288,7 +343,7 @@ def _consistent_by_alias(client: MlflowClient, name: str) -> bool:
         return False
     model = client.get_registered_model(name)
     number = str(champion.version)
-    if (model.tags or {}).get(TAG_MODEL_CHAMPION) != number:
+    if (model.tags or {}).get(TAG_MODEL_CHAMPION) != number or _staged(champion):
         return False
     return str((model.aliases or {}).get(CHALLENGER)) != number
 
@@ -303,7 +358,9 @@ def check_and_repair(client: MlflowClient, name: str, apply: bool = True) -> lis
     * the champion is not in Production, or other versions are: it moves to Production and
       every other Production version to Archived;
     * the registered-model tag ``promotion.champion_version`` disagrees with the alias;
-    * alias ``challenger`` on the champion (a promotion that did not finish): removed.
+    * alias ``challenger`` on the champion (a promotion that did not finish): removed;
+    * tag ``versioning.staged = true`` on the champion or on a version no longer in Staging:
+      set to ``false``.
 
     A champion that was deleted (MLflow drops its aliases with it) cannot be repaired: choosing
     the next one is a human decision, so that is a :class:`WorkflowError`.
@@ -362,6 +419,16 @@ def check_and_repair(client: MlflowClient, name: str, apply: bool = True) -> lis
                 f"aliases '{CHAMPION}' and '{CHALLENGER}' both point to version {champion_number}",
                 f"remove alias '{CHALLENGER}' (that version was already promoted)",
             ))
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        # The champion counts as having left Staging even if the stage write above was needed.
+        if _staged(version) and (str(version.version) == champion_number
+                                 or version.current_stage != STAGING):
+            where = ("is champion" if str(version.version) == champion_number
+                     else f"is in stage {version.current_stage}")
+            repairs.append(Repair(f"version {version.version} {where} but has tag "
+                                  f"'{TAG_STAGED}=true'", "set the tag to false"))
+            if apply:
+                set_version_tag(client, name, version.version, TAG_STAGED, "false")
     for repair in repairs:
         _log.warning("registry %s: %s -> %s%s", name, repair.problem, repair.action,
                      "" if apply else " (dry run: not applied)")

@@ -236,6 +236,14 @@ def _valid_comparisons(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [item for item in comparisons if isinstance(item, Mapping)]
 
 
+def _is_selected(comparison: Mapping[str, Any], chosen: Any) -> bool:
+    """The comparison's own ``selected`` flag if it has one (on a keep, the record's top-level
+    challenger is the closest one, not a selected one), else whether it is that challenger."""
+    if isinstance(comparison.get("selected"), bool):
+        return comparison["selected"]
+    return chosen is not None and str(comparison.get("version")) == str(chosen)
+
+
 def _text_colour_on(rgba: Sequence[float]) -> str:
     """Black or white, whichever reads better on a cell of colour ``rgba``."""
     red, green, blue = rgba[:3]
@@ -365,6 +373,10 @@ def _draw_accuracies(
         if _num(record.get("p_value")) is not None
         else ""
     )
+    if p_line and len(_valid_comparisons(record)) >= 2 and _num(record.get("p_adjusted")) is not None:
+        # Several challengers: the decision rests on the Holm-adjusted p of the one shown.
+        p_line += (f"\nHolm-adjusted p = {_fmt_p(record.get('p_adjusted'))} "
+                   f"({len(_valid_comparisons(record))} challengers)")
     dry = "  [dry run]" if record.get("dry_run") else ""
     ax.set_title(
         f"Decision: {_decision_label(record)}{dry}{p_line}",
@@ -473,7 +485,7 @@ def _draw_comparisons(
         accuracy, interval, _ = _comparison_accuracy(comparison)
         eligible = comparison.get("eligible") is True
         colour = "#1a7f37" if eligible else "#8c959f"
-        is_chosen = chosen is not None and str(version) == str(chosen)
+        is_chosen = _is_selected(comparison, chosen)
         marker = "*" if is_chosen else "o"
         size = 14 if is_chosen else 8
         if accuracy is None:
@@ -703,6 +715,17 @@ def _stats_table(record: Mapping[str, Any], counts: tuple[int, int, int, int] | 
         ("p-value", f"<strong>{_e(_fmt_p(record.get('p_value')))}</strong>", True),
         ("alpha", _e(_fmt_g(record.get("alpha"))), True),
     ]
+    comparisons = _valid_comparisons(record)
+    if _num(record.get("p_adjusted")) is not None and comparisons:
+        pairs.insert(-1, (f"p adjusted ({record.get('correction') or 'holm'}, "
+                          f"{len(comparisons)} challengers)",
+                          f"<strong>{_e(_fmt_p(record.get('p_adjusted')))}</strong>", True))
+    omnibus = _sub(record, "omnibus")
+    if omnibus:
+        pairs.append(("Cochran's Q (all models)",
+                      _e(f"Q = {_fmt_float(omnibus.get('statistic'))}, df = "
+                         f"{_fmt_int(omnibus.get('df'))}, p = {_fmt_p(omnibus.get('p_value'))}"),
+                      True))
     known = list(_P_VALUE_METHODS) + [k for k in p_values if k not in _P_VALUE_METHODS]
     for name in known:
         if name in p_values:
@@ -766,7 +789,7 @@ def _comparisons_table(record: Mapping[str, Any], comparisons: list[Mapping[str,
         interval_html = (
             _e(f" [{interval[0]:.4f}, {interval[1]:.4f}]") if interval is not None else ""
         )
-        selected = chosen is not None and str(version) == str(chosen)
+        selected = _is_selected(comparison, chosen)
         row_class = ' class="selected"' if selected else ""
         body.append(
             f"<tr{row_class}><td>{_text(version)}{' (selected)' if selected else ''}</td>"

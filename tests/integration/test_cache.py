@@ -2,7 +2,8 @@
 
 Every test runs `main` in this process (launcher in_process, the default) on a real temporary
 sqlite store with the small config; nothing of MLflow is mocked. The one thing the tests
-replace is our own ``versioning.step.code_version``, to stand for an edit of the code.
+replace is our own ``versioning.step.code_version``: computed once per test (see the fixture),
+and set to another value to stand for an edit of the code.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from versioning.config import load_config
 
 MODEL = "classifier"
 CACHED = ("generate_data", "train_lr", "train_rf")
+
+
+@pytest.fixture(autouse=True)
+def code_version_of_this_checkout(monkeypatch):
+    """The code version, computed once: an edit elsewhere in the tree while a test runs (other
+    work in the same checkout) must not look like a change of code between its main runs."""
+    value = step.code_version()
+    monkeypatch.setattr(step, "code_version", lambda *args, **kwargs: value)
+    return value
 
 
 def run_main(tracking: Tracking, capsys, *overrides: str) -> dict[str, tuple[str, str]]:
@@ -88,7 +98,9 @@ def test_changed_param_reruns_only_the_step_that_depends_on_it(tracking, cold, c
     assert kinds(run_main(tracking, capsys, "lr_C=0.5"))["train_lr"] == "hit"
 
 
-def test_changed_code_version_reruns_every_step(tracking, cold, capsys, monkeypatch):
+def test_changed_code_version_reruns_every_step(tracking, cold, capsys, monkeypatch,
+                                                code_version_of_this_checkout):
+    assert len(code_version_of_this_checkout) == 64  # the real content hash of this checkout
     monkeypatch.setattr(step, "code_version", lambda *args, **kwargs: "0" * 64)
     changed = run_main(tracking, capsys)
     assert kinds(changed) == {"generate_data": "miss", "train_lr": "miss", "train_rf": "miss",

@@ -122,3 +122,53 @@ def test_empty_user_file_means_all_defaults(tmp_path):
 
 def test_default_yaml_is_plain_safe_yaml():
     assert isinstance(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), dict)
+
+
+# --- challengers / challenger ---------------------------------------------------------------
+
+
+def test_challengers_default_is_the_single_challenger_alias():
+    config = load_config()
+    assert config["challengers"] == "challenger" and config["cochrans_q"] is False
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"challengers": " 3, 4 ,models:/classifier/5 "}, "3,4,models:/classifier/5"),
+    ({"challengers": "Staging"}, "staging"),
+    ({"challenger": "7"}, "7"),  # the older key alone: the list of one
+    ({"challenger": "7", "challengers": "7"}, "7"),  # both, agreeing
+    ({"challenger": "challenger", "challengers": "2,3"}, "2,3"),
+])
+def test_challengers_are_normalised_and_the_older_key_still_works(overrides, expected):
+    assert load_config(None, overrides)["challengers"] == expected
+
+
+def test_challenger_in_a_file_and_challengers_on_the_command_line_must_agree(tmp_path):
+    path = write(tmp_path, "challenger: '5'\n")
+    assert load_config(path)["challengers"] == "5"
+    with pytest.raises(ConfigError, match="'challenger' \\('5'\\) and 'challengers' \\('2,3'\\) disagree"):
+        load_config(path, {"challengers": "2,3"})
+
+
+@pytest.mark.parametrize(("overrides", "phrase"), [
+    ({"challengers": "2,,3"}, "has an empty item"),
+    ({"challengers": ",2"}, "has an empty item"),
+    ({"challengers": "2,3,"}, "has an empty item"),
+    ({"challengers": "2,3,02"}, "names '02' twice"),
+    ({"challengers": "staging,2"}, "may be 'staging' alone"),
+    ({"challengers": "2,a b"}, "'a b', which is not an alias"),
+    ({"challengers": ",".join(str(n) for n in range(1, 22))}, "names 21 challengers; at most 20"),
+    ({"challenger": "2,3"}, "names one version; for several use -P challengers="),
+    ({"cochrans_q": "maybe"}, "'cochrans_q' must be true or false"),
+])
+def test_bad_challengers_name_the_key(overrides, phrase):
+    with pytest.raises(ConfigError, match=phrase.replace("(", "\\(").replace(")", "\\)")):
+        load_config(None, overrides)
+
+
+def test_twenty_challengers_are_allowed_and_cochrans_q_is_policy():
+    from versioning.config import POLICY_KEYS, STEP_KEYS
+
+    assert load_config(None, {"challengers": ",".join(str(n) for n in range(1, 21))})
+    assert "cochrans_q" in POLICY_KEYS and "challengers" not in POLICY_KEYS
+    assert {"challengers", "cochrans_q"} <= set(STEP_KEYS["compare_and_promote"])

@@ -73,3 +73,19 @@ def test_a_server_lost_mid_run_fails_in_seconds_not_minutes():
     assert time.monotonic() - started < 60
     [line] = done.stdout.splitlines()
     assert line.startswith(f"lost the tracking server {uri}"), line
+
+
+def test_a_loser_is_outranked_by_the_winner_only_if_not_better_on_the_policy_metrics():
+    """promotion.outranked_by (several challengers): set only where decide() would keep the
+    winner against this loser whatever the p-value, i.e. the loser is not better on the
+    primary metric, nor tied on it and better on the tie-breaker."""
+    from versioning.record import _not_better
+
+    policy = {"primary_metric": "accuracy", "tie_breaker": "f1"}
+    assert _not_better(policy, {"accuracy": 0.8, "f1": 0.9}, {"accuracy": 0.9, "f1": 0.1})
+    assert not _not_better(policy, {"accuracy": 0.95, "f1": 0.0}, {"accuracy": 0.9, "f1": 1.0})
+    assert not _not_better(policy, {"accuracy": 0.9, "f1": 0.8}, {"accuracy": 0.9, "f1": 0.7})
+    assert _not_better(policy, {"accuracy": 0.9, "f1": 0.7}, {"accuracy": 0.9 + 1e-15, "f1": 0.7})
+    lower = {"primary_metric": "error_cost", "tie_breaker": None}
+    assert _not_better(lower, {"error_cost": 0.2}, {"error_cost": 0.1})
+    assert not _not_better(lower, {"error_cost": 0.05}, {"error_cost": 0.1})
