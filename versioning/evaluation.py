@@ -114,6 +114,59 @@ def iter_test_chunks(client, data_run: lineage.DataRun) -> Iterator[pd.DataFrame
             yield batch.to_pandas()
 
 
+def read_ahead(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Yield the chunks of ``chunks``, reading the next one in a thread meanwhile.
+
+    Decoding Parquet (pyarrow) and predicting (scikit-learn) both release the GIL, so the next
+    chunk is decoded while the models score this one. At most two chunks wait besides the one
+    being scored. An error while reading is raised here, in order.
+    """
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        buffer.put((chunk, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            buffer.put((done, exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            chunk, error = buffer.get()
+            if chunk is done:
+                if error is not None:
+                    raise error
+                return
+            yield chunk
+    finally:
+        stop.set()
+        while reader.is_alive():
+            try:
+                buffer.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
+
+
 class Tally:
     """Counts accumulated over chunks of (truth, champion, challenger) predictions."""
 
@@ -308,7 +361,7 @@ def compare(ctx: StepContext, champion: ModelVersion, challenger: ModelVersion) 
     # whole arrays (tables of chunks add up, and so do confusion counts).
     tally = Tally()
     try:
-        for chunk in iter_test_chunks(ctx.client, data_run):
+        for chunk in read_ahead(iter_test_chunks(ctx.client, data_run)):
             features = chunk.drop(columns=[data_run.label_column])
             y_true = chunk[data_run.label_column].to_numpy()
             del chunk

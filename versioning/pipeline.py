@@ -81,9 +81,12 @@ def _strip_credentials(url: str) -> str:
     return url
 
 
-@lru_cache(maxsize=1)
-def _source_tags() -> tuple[tuple[str, str], ...]:
-    """Source name, git commit and repository URL of the project, as MLflow Projects sets them."""
+@lru_cache(maxsize=4)
+def _source_tags(parent_run_id: str) -> tuple[tuple[str, str], ...]:
+    """Source name, git commit and repository URL of the project, as MLflow Projects sets them.
+
+    Read once per ``main`` run (the key), as each of its steps would read them at launch.
+    """
     tags: dict[str, str] = {}
     root = os.path.abspath(PROJECT_ROOT)
     toplevel = _git("rev-parse", "--show-toplevel")
@@ -109,7 +112,7 @@ def project_run_tags(entry_point: str, parent_run_id: str) -> dict[str, str]:
         user = "unknown"
     return {
         TAG_USER: user,
-        **dict(_source_tags()),
+        **dict(_source_tags(parent_run_id)),
         TAG_SOURCE_TYPE: "PROJECT",
         TAG_ENTRY_POINT: entry_point,
         TAG_PARENT_RUN_ID: parent_run_id,

@@ -8,13 +8,14 @@ reuses the other's runs).
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import Tracking
-from versioning import pipeline, training
+from tests.conftest import PROJECT_ROOT, Tracking
+from versioning import pipeline, step, training
 from versioning.config import load_config
 from versioning.step import StepContext
 
@@ -22,9 +23,14 @@ STEPS = ("generate_data", "train_lr", "train_rf", "compare_and_promote")
 # Tags whose values must be equal whichever way the steps ran (run-specific ones excluded).
 SAME_VALUE_TAGS = (
     "mlflow.project.entryPoint", "mlflow.source.type", "mlflow.source.name",
-    "mlflow.source.git.commit", "mlflow.source.git.repoURL", "mlflow.user",
-    "mlflow.project.backend", "versioning.step", "versioning.code_version",
+    "mlflow.source.git.repoURL", "mlflow.user", "mlflow.project.backend", "versioning.step",
 )
+
+
+def head() -> str | None:
+    done = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip() or None
 
 
 def run_main(tracking: Tracking, capsys, model: str, launcher: str) -> dict:
@@ -66,8 +72,11 @@ def registry_outcome(tracking: Tracking, model: str, launched: dict) -> dict:
 
 @pytest.mark.slow
 def test_in_process_and_projects_give_the_same_runs_and_registry_outcome(tracking, capsys):
+    commit, code = head(), step.code_version()
     in_process = run_main(tracking, capsys, "inproc", "in_process")
     projects = run_main(tracking, capsys, "viaprojects", "projects")
+    # Other work in the same checkout may commit or edit meanwhile; compare what did not move.
+    same_commit, same_code = commit == head(), code == step.code_version()
 
     assert registry_outcome(tracking, "inproc", in_process) == \
         registry_outcome(tracking, "viaprojects", projects)
@@ -80,6 +89,13 @@ def test_in_process_and_projects_give_the_same_runs_and_registry_outcome(trackin
         assert set(mine.data.tags) == set(theirs.data.tags), name
         for key in SAME_VALUE_TAGS:
             assert mine.data.tags.get(key) == theirs.data.tags.get(key), (name, key)
+        git_commit = "mlflow.source.git.commit"
+        assert (git_commit in mine.data.tags) == (git_commit in theirs.data.tags) == (commit is not None)
+        if same_commit:
+            assert mine.data.tags.get(git_commit) == theirs.data.tags.get(git_commit) == commit
+        if same_code:
+            assert mine.data.tags["versioning.code_version"] == \
+                theirs.data.tags["versioning.code_version"] == code
         assert mine.data.tags["mlflow.parentRunId"] == in_process["parent"].info.run_id
         assert theirs.data.tags["mlflow.parentRunId"] == projects["parent"].info.run_id
         assert set(mine.data.params) == set(theirs.data.params), name

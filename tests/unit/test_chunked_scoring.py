@@ -64,3 +64,33 @@ def test_mixed_label_types_are_refused_per_chunk():
     tally = evaluation.Tally()
     with pytest.raises(ValueError, match="comparable"):
         tally.add(np.array([1, 0]), np.array(["1", "0"], dtype=object), np.array([1, 0]))
+
+
+def test_read_ahead_yields_every_chunk_in_order_and_raises_where_the_source_failed():
+    assert list(evaluation.read_ahead(iter(range(7)))) == list(range(7))
+
+    def failing():
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        for chunk in evaluation.read_ahead(failing()):
+            seen.append(chunk)
+    assert seen == [1, 2]
+
+
+def test_read_ahead_closes_its_source_when_the_consumer_stops():
+    closed = []
+
+    def source():
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)
+
+    chunks = evaluation.read_ahead(source())
+    assert next(chunks) == 0
+    chunks.close()  # e.g. a model failed to predict on the first chunk
+    assert closed == [True]
