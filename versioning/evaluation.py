@@ -251,16 +251,7 @@ def metrics_from_counts(counts: dict[tuple[Any, Any], int], n: int, *, positive_
         found["recall"] = float(np.mean(recalls))
         return found
 
-    if positive_label is None:
-        positive = labels[-1]
-    else:
-        matches = [label for label in labels if label == positive_label]
-        if not matches:
-            raise ValueError(
-                f"positive_label {positive_label!r} is not one of the labels {labels}; "
-                "pick one of them"
-            )
-        positive = matches[0]
+    positive = metrics.pick_positive_label(labels, positive_label)
     tp, predicted, true = per_label(positive)
     precision, recall, f1 = ratios(tp, predicted, true)
     found["f1"], found["precision"], found["recall"] = f1, precision, recall

@@ -79,17 +79,7 @@ def classification_metrics(
         metrics["recall"] = float(recall_score(truth, predicted, **averaged))
         return metrics
 
-    if positive_label is None:
-        positive = labels[-1]
-    else:
-        # Look the label up in the data so scikit-learn gets the type it sees in the arrays.
-        matches = [label for label in labels if label == positive_label]
-        if not matches:
-            raise ValueError(
-                f"positive_label {positive_label!r} is not one of the labels {labels}; "
-                "pick one of them"
-            )
-        positive = matches[0]
+    positive = pick_positive_label(labels, positive_label)
 
     is_positive_truth = truth == positive
     is_positive_pred = predicted == positive
@@ -107,3 +97,19 @@ def classification_metrics(
     metrics["recall"] = float(recall_score(truth, predicted, **binary))
     metrics["error_cost"] = (cost_fp * false_positive + cost_fn * false_negative) / n
     return metrics
+
+
+def pick_positive_label(labels: list[Any], positive_label: Any) -> Any:
+    """The positive class of binary ``labels`` (sorted): ``positive_label``, or the larger one.
+
+    The label is looked up in ``labels`` so callers get the type the arrays hold.
+    """
+    if positive_label is None:
+        return labels[-1]
+    matches = [label for label in labels if label == positive_label]
+    if not matches:
+        raise ValueError(
+            f"positive_label {positive_label!r} is not one of the labels {labels}; "
+            "pick one of them"
+        )
+    return matches[0]
