@@ -66,14 +66,18 @@ def resolve_positive_label(config: Config, labels: np.ndarray) -> Any:
     )
 
 
+def _metric_options(config: Config, truth_labels: np.ndarray) -> dict[str, Any]:
+    """The metric keyword arguments config asks for, shared by both ways of scoring."""
+    return {
+        "positive_label": resolve_positive_label(config, truth_labels),
+        "cost_false_positive": config["cost_false_positive"],
+        "cost_false_negative": config["cost_false_negative"],
+    }
+
+
 def score(config: Config, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     try:
-        return metrics.classification_metrics(
-            y_true, y_pred,
-            positive_label=resolve_positive_label(config, y_true),
-            cost_false_positive=config["cost_false_positive"],
-            cost_false_negative=config["cost_false_negative"],
-        )
+        return metrics.classification_metrics(y_true, y_pred, **_metric_options(config, y_true))
     except ValueError as exc:
         raise WorkflowError(f"cannot score predictions: {exc}") from None
 
@@ -263,12 +267,7 @@ def score_counts(config: Config, counts: dict[tuple[Any, Any], int], n: int,
                  truth_labels: np.ndarray) -> dict[str, float]:
     """:func:`score` from pair counts (see :func:`metrics_from_counts`)."""
     try:
-        return metrics_from_counts(
-            counts, n,
-            positive_label=resolve_positive_label(config, truth_labels),
-            cost_false_positive=config["cost_false_positive"],
-            cost_false_negative=config["cost_false_negative"],
-        )
+        return metrics_from_counts(counts, n, **_metric_options(config, truth_labels))
     except ValueError as exc:
         raise WorkflowError(f"cannot score predictions: {exc}") from None
 
