@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -62,24 +63,38 @@ def _as_argv(overrides: tuple[str, ...]) -> list[str]:
     return argv
 
 
+@contextlib.contextmanager
+def temporary_store(root: Path) -> Iterator[Tracking]:
+    """What the ``tracking`` fixture gives, for fixtures of wider scope: a fresh sqlite store
+    and registry under ``root``, this process's mlflow pointed at it until the block ends."""
+    import mlflow
+
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        # Entry points launched by MLflow Projects run `python`: make it this interpreter.
+        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        # The Default experiment's artifact root is made absolute from the working directory.
+        monkeypatch.chdir(root)
+        mlflow.set_tracking_uri(uri)
+        client = MlflowClient(uri)
+        experiment_id = client.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
+        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        try:
+            yield Tracking(uri, experiment_id, client, root)
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            mlflow.set_tracking_uri("")
+
+
 @pytest.fixture
-def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracking]:
+def tracking(tmp_path: Path) -> Iterator[Tracking]:
     """A fresh sqlite tracking store and registry, with artifacts under ``tmp_path``."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    # Entry points launched by MLflow Projects run `python`: make it this interpreter.
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    # The Default experiment's artifact root is made absolute from the working directory.
-    monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("tests", artifact_location=(tmp_path / "artifacts").as_uri())
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    yield Tracking(uri, experiment_id, client, tmp_path)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri("")
+    with temporary_store(tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import PROJECT_ROOT, SMALL_CONFIG, Tracking, _as_argv
+from tests.conftest import PROJECT_ROOT, SMALL_CONFIG, Tracking, _as_argv, temporary_store  # noqa: F401
 from versioning import lineage, registry
 
 # Version tags that describe where a model came from (copied when a test clones a version).
@@ -183,31 +183,6 @@ def source_versions(client: MlflowClient, name: str) -> dict[str, ModelVersion]:
     for version in sorted(registry.live_versions(client, name), key=lambda v: int(v.version)):
         found[version.tags.get(lineage.FAMILY_TAG)] = version
     return found
-
-
-@contextlib.contextmanager
-def temporary_store(root: Path) -> Iterator[Tracking]:
-    """What the ``tracking`` fixture gives, for fixtures of wider scope: a fresh sqlite store
-    and registry under ``root``, this process's mlflow pointed at it until the block ends."""
-    import mlflow
-
-    root.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.chdir(root)
-        mlflow.set_tracking_uri(uri)
-        client = MlflowClient(uri)
-        experiment_id = client.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
-        monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment_id)
-        mlflow.set_experiment(experiment_id=experiment_id)
-        try:
-            yield Tracking(uri, experiment_id, client, root)
-        finally:
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
-            mlflow.set_tracking_uri("")
 
 
 @contextlib.contextmanager
