@@ -66,6 +66,18 @@ def resolve_positive_label(config: Config, labels: np.ndarray) -> Any:
     )
 
 
+def require_policy_metrics(options: decision.PolicyOptions, scored: dict[str, float],
+                           n_classes: int) -> None:
+    """Refuse a policy metric the labels cannot give (error_cost needs binary labels)."""
+    for metric in filter(None, (options.primary_metric, options.tie_breaker)):
+        if metric not in scored:
+            raise WorkflowError(
+                f"metric {metric!r} needs binary labels, but the test set has "
+                f"{n_classes} classes: set -P primary_metric=accuracy (or f1, "
+                "precision, recall)"
+            )
+
+
 def _metric_options(config: Config, truth_labels: np.ndarray) -> dict[str, Any]:
     """The metric keyword arguments config asks for, shared by both ways of scoring."""
     return {
@@ -368,13 +380,7 @@ def compare(ctx: StepContext, champion: ModelVersion, challenger: ModelVersion) 
     truth_labels = tally.truth_labels()
     champion_metrics = score_counts(config, tally.champion, tally.n, truth_labels)
     challenger_metrics = score_counts(config, tally.challenger, tally.n, truth_labels)
-    for metric in filter(None, (options.primary_metric, options.tie_breaker)):
-        if metric not in champion_metrics:
-            raise WorkflowError(
-                f"metric {metric!r} needs binary labels, but the test set has "
-                f"{len(truth_labels)} classes: set -P primary_metric=accuracy (or f1, "
-                "precision, recall)"
-            )
+    require_policy_metrics(options, champion_metrics, len(truth_labels))
     verdict = decision.decide(test, champion_metrics, challenger_metrics, delta_ci, options)
     return Comparison(
         champion=champion, challenger=challenger, data_run=data_run, n_rows=tally.n,
@@ -508,13 +514,7 @@ def compare_many(ctx: StepContext, champion: ModelVersion,
         raise WorkflowError(f"cannot compare the predictions: {exc}") from None
     truth_labels = tally.truth_labels()
     champion_metrics = score_counts(config, tally.champion, tally.n, truth_labels)
-    for metric in filter(None, (options.primary_metric, options.tie_breaker)):
-        if metric not in champion_metrics:
-            raise WorkflowError(
-                f"metric {metric!r} needs binary labels, but the test set has "
-                f"{len(truth_labels)} classes: set -P primary_metric=accuracy (or f1, "
-                "precision, recall)"
-            )
+    require_policy_metrics(options, champion_metrics, len(truth_labels))
     results = []
     for index, version in enumerate(challengers):
         results.append(ChallengerResult(
