@@ -269,7 +269,7 @@ def _reset_pair(client) -> None:
 
     challenger = client.get_model_version_by_alias(NAME, registry.CHALLENGER)
     with contextlib.suppress(Exception):
-        client.delete_model_version_tag(NAME, challenger.version, record.TAG_CHAMPION_VERSION)
+        client.delete_model_version_tag(NAME, challenger.version, record.TAG_RECORD)
 
 
 def time_registry(stores: list[Path], iterations: int) -> dict:

@@ -284,11 +284,24 @@ def score_counts(config: Config, counts: dict[tuple[Any, Any], int], n: int,
         raise WorkflowError(f"cannot score predictions: {exc}") from None
 
 
+def model_uri(version: ModelVersion) -> str:
+    """Where to load ``version`` from: its logged model when it has one (MLflow 3 sources are
+    ``models:/m-<id>``), else ``models:/<name>/<version>``.
+
+    The logged model is the same artifact the registry would hand out, found without asking
+    the registry: MLflow's client reads every version of the registered model before it
+    answers ``models:/<name>/<version>`` (see docs/performance.md).
+    """
+    if (version.source or "").startswith("models:/m-"):
+        return version.source
+    return f"models:/{version.name}/{version.version}"
+
+
 def _load(version: ModelVersion):
     import mlflow.pyfunc
 
     try:
-        return mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+        return mlflow.pyfunc.load_model(model_uri(version))
     except Exception as exc:  # flavours raise many types; the user needs one line
         raise WorkflowError(
             f"cannot load {version.name} v{version.version}: {_first_line(exc)}"

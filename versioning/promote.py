@@ -124,26 +124,26 @@ def decided_earlier(ctx: StepContext, champion: ModelVersion,
     """(run id, COMPARED or OUTRANKED) of an earlier run whose ``keep`` of ``challenger``
     still stands against ``champion`` under this exact policy; None if it must be compared.
 
-    COMPARED: kept against this very champion, unless it lost to another challenger of the
-    same run that was then promoted (``promotion.family_decision`` promote): without its
-    crown() (a crash) that family must be compared again, the whole of it. OUTRANKED: kept in
-    a run that promoted the version now champion, and not better than it on the policy's
-    metrics (``promotion.outranked_by``): compared with it on the same rows it would be kept,
-    whatever its p-value.
+    Read from the challenger's ``promotion.record``. COMPARED: kept against this very
+    champion, unless it lost to another challenger of the same run that was then promoted
+    (``family_decision`` promote): without its crown() (a crash) that family must be compared
+    again, the whole of it. OUTRANKED: kept in a run that promoted the version now champion,
+    and not better than it on the policy's metrics (``outranked_by``): compared with it on
+    the same rows it would be kept, whatever its p-value.
     """
-    tags = challenger.tags
-    if (tags.get(record.TAG_CHALLENGER_VERSION) != str(challenger.version)
-            or tags.get(record.TAG_POLICY_DIGEST) != ctx.config.digest(POLICY_KEYS)
+    recorded = record.version_record(challenger)
+    if (recorded.get(record.CHALLENGER_VERSION) != str(challenger.version)
+            or recorded.get(record.POLICY_DIGEST) != ctx.config.digest(POLICY_KEYS)
             # Only a keep is final: a promote recorded here whose crown() never ran (the
             # process died) must be redone, and comparing again reaches the same decision.
-            or tags.get(record.TAG_DECISION) != decision.KEEP):
+            or challenger.tags.get(record.TAG_DECISION) != decision.KEEP):
         return None
     number = str(champion.version)
-    family = tags.get(record.TAG_FAMILY_DECISION)
-    if tags.get(record.TAG_CHAMPION_VERSION) == number and family in (None, decision.KEEP):
-        return tags.get(record.TAG_RUN_ID), COMPARED
-    if family == decision.PROMOTE and tags.get(record.TAG_OUTRANKED_BY) == number:
-        return tags.get(record.TAG_RUN_ID), OUTRANKED
+    family = recorded.get(record.FAMILY_DECISION)
+    if recorded.get(record.CHAMPION_VERSION) == number and family in (None, decision.KEEP):
+        return recorded.get(record.RUN_ID), COMPARED
+    if family == decision.PROMOTE and recorded.get(record.OUTRANKED_BY) == number:
+        return recorded.get(record.RUN_ID), OUTRANKED
     return None
 
 
@@ -173,8 +173,8 @@ def run(ctx: StepContext) -> str:
     config, client = ctx.config, ctx.client
     name = config["registered_model_name"]
     dry_run = config["dry_run"]
-    registry.require_registered_model(client, name)
-    repairs = registry.check_and_repair(client, name, apply=not dry_run)
+    model = registry.require_registered_model(client, name)
+    repairs = registry.check_and_repair(client, name, apply=not dry_run, model=model)
     references = challenger_references(config["challengers"])
     if references == (STAGING_CHALLENGERS,) or len(references) > 1:
         champion, challengers = resolve_family(ctx, references)
@@ -328,4 +328,4 @@ def summarize_champion(client, name: str) -> dict[str, Any] | None:
         return None
     return {"version": str(champion.version), "family": champion.tags.get(lineage.FAMILY_TAG),
             "stage": champion.current_stage, "decision": champion.tags.get(record.TAG_DECISION),
-            "reason": champion.tags.get(record.TAG_REASON)}
+            "reason": record.version_record(champion).get(record.REASON)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 import tempfile
 from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
@@ -26,18 +27,27 @@ from versioning.step import StepContext
 
 SCHEMA_VERSION = 1
 DECISION_FILENAME = "decision.json"
+# Version tags of a decision. Few on purpose: MLflow's client reads every version of the
+# registered model before each tag write (a prompt check), so each tag costs time in
+# proportion to the registry's size. The key numbers have tags of their own; the rest of what
+# a registry reader needs is one JSON tag, and every number is in the run's decision.json.
 TAG_DECISION = "promotion.decision"
-TAG_REASON = "promotion.reason"
-TAG_RUN_ID = "promotion.run_id"
-TAG_CHAMPION_VERSION = "promotion.champion_version"
-TAG_CHALLENGER_VERSION = "promotion.challenger_version"
-TAG_POLICY_DIGEST = "promotion.policy_digest"
-TAG_BOOTSTRAP_RUN = "promotion.bootstrap_run_id"
+TAG_P_VALUE = "mcnemar.p_value"
+TAG_METHOD = "mcnemar.method"
+TAG_RECORD = "promotion.record"  # JSON object, keys below
+RUN_TAG_REASON = "promotion.reason"  # on the compare (or bootstrapping train) run, beside its decision
+TAG_BOOTSTRAP_RUN = "promotion.bootstrap_run_id"  # once, on the first champion; never overwritten
+# Keys of promotion.record.
+RUN_ID = "run_id"
+REASON = "reason"
+CHAMPION_VERSION = "champion_version"
+CHALLENGER_VERSION = "challenger_version"
+POLICY_DIGEST = "policy_digest"
 # Several challengers (-P challengers=...): on each challenger compared, beside its own decision.
-TAG_FAMILY_DECISION = "promotion.family_decision"  # the run's decision (promote: a winner)
-TAG_CHALLENGER_VERSIONS = "promotion.challenger_versions"  # all compared in that run
-TAG_P_ADJUSTED = "promotion.p_adjusted"  # Holm-adjusted McNemar p-value
-TAG_OUTRANKED_BY = "promotion.outranked_by"  # the winner, if this loser is not better than it
+FAMILY_DECISION = "family_decision"  # the run's decision (promote: a winner)
+CHALLENGER_VERSIONS = "challenger_versions"  # all compared in that run
+P_ADJUSTED = "p_adjusted"  # Holm-adjusted McNemar p-value
+OUTRANKED_BY = "outranked_by"  # the winner, if this loser is not better than it
 _TAG_VALUE_LIMIT = 5000  # MLflow's limit on a model version tag value
 _log = logging.getLogger(__name__)
 
@@ -208,9 +218,9 @@ def family_tags(result: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """Version tags of a several-challenger record, by version: each challenger gets its own
     decision (promote for the winner, keep for the others) with its own numbers and reason;
     the champion gets the record's top-level tags."""
-    compared = ",".join(c["version"] for c in result["comparisons"])
-    common = {TAG_FAMILY_DECISION: result["decision"], TAG_CHALLENGER_VERSIONS: compared}
-    tags = {result["champion"]["version"]: {**version_tags(result), **common}}
+    common = {FAMILY_DECISION: result["decision"],
+              CHALLENGER_VERSIONS: [c["version"] for c in result["comparisons"]]}
+    tags = {result["champion"]["version"]: version_tags(result, common)}
     for entry in result["comparisons"]:
         own = {
             **result,
@@ -221,10 +231,10 @@ def family_tags(result: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             "statistic": entry["statistic"], "b": entry["b"], "c": entry["c"],
             "n": entry["n"], "delta": entry["delta"],
         }
-        found = {**version_tags(own), **common, TAG_P_ADJUSTED: repr(entry["p_adjusted"])}
+        extra = {**common, P_ADJUSTED: entry["p_adjusted"]}
         if entry.get("outranked_by"):
-            found[TAG_OUTRANKED_BY] = entry["outranked_by"]
-        tags[entry["version"]] = found
+            extra[OUTRANKED_BY] = entry["outranked_by"]
+        tags[entry["version"]] = version_tags(own, extra)
     return tags
 
 
@@ -258,29 +268,50 @@ def superseded(result: dict[str, Any], current: ModelVersion | None,
             "reason": what}
 
 
-def version_tags(result: Mapping[str, Any]) -> dict[str, str]:
-    tags = {
-        TAG_DECISION: result["decision"],
-        TAG_REASON: result["reason"][:_TAG_VALUE_LIMIT],
-        TAG_RUN_ID: result["run_id"],
-        TAG_POLICY_DIGEST: result["policy"]["digest"],
-    }
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)  # 'inf': the tag stays strict JSON
+    return value
+
+
+def version_tags(result: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The tags a decision leaves on a version: decision, p-value and method, and the record.
+
+    ``promotion.record`` holds the run id, reason, versions, policy digest and the test's
+    numbers (statistic, b, c, n, delta_accuracy, alpha) plus ``extra``; the reason is
+    shortened if needed to keep the value within MLflow's 5,000 characters.
+    """
+    fields: dict[str, Any] = {RUN_ID: result["run_id"], POLICY_DIGEST: result["policy"]["digest"]}
     if result.get("champion"):
-        tags[TAG_CHAMPION_VERSION] = result["champion"]["version"]
+        fields[CHAMPION_VERSION] = result["champion"]["version"]
     if result.get("challenger"):
-        tags[TAG_CHALLENGER_VERSION] = result["challenger"]["version"]
+        fields[CHALLENGER_VERSION] = result["challenger"]["version"]
+    tags = {TAG_DECISION: result["decision"]}
     if result.get("p_value") is not None:
-        tags.update({
-            "mcnemar.p_value": repr(result["p_value"]),
-            "mcnemar.method": result["method"],
-            "mcnemar.statistic": repr(result["statistic"]),
-            "mcnemar.b": str(result["b"]),
-            "mcnemar.c": str(result["c"]),
-            "mcnemar.n": str(result["n"]),
-            "promotion.delta_accuracy": repr(result["delta"]["value"]),
-            "promotion.alpha": repr(result["alpha"]),
-        })
+        tags[TAG_P_VALUE] = repr(result["p_value"])
+        tags[TAG_METHOD] = result["method"]
+        fields.update({"statistic": result["statistic"], "b": result["b"], "c": result["c"],
+                       "n": result["n"], "delta_accuracy": result["delta"]["value"],
+                       "alpha": result["alpha"]})
+    fields.update(extra or {})
+    fields = {key: _json_safe(value) for key, value in fields.items()}
+    reason = result["reason"]
+    tags[TAG_RECORD] = json.dumps({REASON: reason, **fields}, allow_nan=False)
+    excess = len(tags[TAG_RECORD]) - _TAG_VALUE_LIMIT
+    if excess > 0:  # each character cut is at least one of JSON; "..." adds three
+        tags[TAG_RECORD] = json.dumps({REASON: reason[:max(0, len(reason) - excess - 3)] + "...",
+                                       **fields}, allow_nan=False)
     return tags
+
+
+def version_record(version: ModelVersion) -> dict[str, Any]:
+    """The ``promotion.record`` of ``version`` ({} when it has none or it is not a JSON object,
+    e.g. edited by hand: the version then counts as undecided)."""
+    try:
+        found = json.loads(version.tags.get(TAG_RECORD) or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def tag_versions(client: MlflowClient, result: Mapping[str, Any], versions: Iterable[ModelVersion]) -> None:
@@ -338,7 +369,7 @@ def finish(ctx: StepContext, result: dict[str, Any]) -> str:
     metrics = run_metrics(result)
     if metrics:
         mlflow.log_metrics(metrics)
-    mlflow.set_tags({TAG_DECISION: result["decision"], TAG_REASON: result["reason"][:_TAG_VALUE_LIMIT],
+    mlflow.set_tags({TAG_DECISION: result["decision"], RUN_TAG_REASON: result["reason"][:_TAG_VALUE_LIMIT],
                      "promotion.dry_run": str(result["dry_run"]).lower()})
     if result.get("table") is not None:
         from versioning import report

@@ -57,7 +57,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -87,9 +87,13 @@ def _not_found(exc: MlflowException) -> bool:
     return exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower()
 
 
-def require_registered_model(client: MlflowClient, name: str) -> None:
+def require_registered_model(client: MlflowClient, name: str) -> RegisteredModel:
+    """The registered model (tags and aliases; pass it on to :func:`check_and_repair`).
+
+    One read: on a SQL store MLflow loads every version row of the model to answer it.
+    """
     try:
-        client.get_registered_model(name)
+        return client.get_registered_model(name)
     except MlflowException as exc:
         if _not_found(exc):
             raise WorkflowError(
@@ -328,27 +332,30 @@ def live_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
             return found
 
 
-def _consistent_by_alias(client: MlflowClient, name: str) -> bool:
+def _consistent_by_alias(client: MlflowClient, name: str, model: RegisteredModel | None) -> bool:
     """The usual state, confirmed without listing versions (cost independent of their number).
 
     True when alias ``champion`` names a version in Production, the registered-model tag
     agrees with it and alias ``challenger`` is elsewhere: every state an interrupted or
     concurrent :func:`crown` leaves fails one of these, so check_and_repair's full scan runs
-    exactly when there may be something to repair. Not seen here: a version moved to
+    exactly when there may be something to repair. ``model`` may have been read just before
+    (it is when compare passes it on): a crown seen half-way makes the two reads disagree,
+    which sends us to the full scan, never past it. Not seen here: a version moved to
     Production by hand next to an intact champion (crown and the repair archive the others in
     the same transaction); MLflow cannot look versions up by stage without reading them all.
     """
     champion = version_by_alias(client, name, CHAMPION)
     if champion is None or champion.current_stage != PRODUCTION:
         return False
-    model = client.get_registered_model(name)
+    model = model if model is not None else client.get_registered_model(name)
     number = str(champion.version)
     if (model.tags or {}).get(TAG_MODEL_CHAMPION) != number or _staged(champion):
         return False
     return str((model.aliases or {}).get(CHALLENGER)) != number
 
 
-def check_and_repair(client: MlflowClient, name: str, apply: bool = True) -> list[Repair]:
+def check_and_repair(client: MlflowClient, name: str, apply: bool = True,
+                     model: RegisteredModel | None = None) -> list[Repair]:
     """Check that alias ``champion`` and the Production stage agree on one champion; repair.
 
     The states this repairs are exactly those an interrupted :func:`crown` (or a concurrent
@@ -369,7 +376,7 @@ def check_and_repair(client: MlflowClient, name: str, apply: bool = True) -> lis
     a stage we see as moved implies an alias we see as moved, and a concurrent crown can only
     make us repeat its own stage write, never undo it.
     """
-    if _consistent_by_alias(client, name):
+    if _consistent_by_alias(client, name, model):
         return []
     repairs: list[Repair] = []
     versions = live_versions(client, name)

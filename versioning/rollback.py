@@ -54,7 +54,7 @@ def interrupted_rollback(client, champion: ModelVersion, own_run_id: str) -> str
     """The run id of a rollback that crowned ``champion`` but did not finish, if any."""
     if champion.tags.get(record.TAG_DECISION) != decision.ROLLBACK:
         return None
-    run_id = champion.tags.get(record.TAG_RUN_ID)
+    run_id = record.version_record(champion).get(record.RUN_ID)
     if not run_id or run_id == own_run_id:
         return None
     try:
@@ -81,8 +81,8 @@ def run(ctx: StepContext) -> str:
     config, client = ctx.config, ctx.client
     name = config["registered_model_name"]
     dry_run = config["dry_run"]
-    registry.require_registered_model(client, name)
-    repairs = registry.check_and_repair(client, name, apply=not dry_run)
+    model = registry.require_registered_model(client, name)
+    repairs = registry.check_and_repair(client, name, apply=not dry_run, model=model)
     base = {**record.base_record(ctx, repairs), "rollback_reason": config["rollback_reason"]}
     champion = registry.version_by_alias(client, name, registry.CHAMPION)
     if champion is None:
@@ -111,7 +111,7 @@ def run(ctx: StepContext) -> str:
             f"cannot roll back {name} v{champion.version}: its recorded previous champion is "
             "itself; set alias 'champion' by hand"
         )
-    promoted_by = champion.tags.get(record.TAG_RUN_ID)
+    promoted_by = record.version_record(champion).get(record.RUN_ID)
     reason = (f"Rollback: v{champion.version} replaced by v{target.version}, the champion it "
               f"had replaced" + (f" (last decision on v{champion.version}: run {promoted_by})"
                                  if promoted_by else "")

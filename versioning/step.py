@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import logging
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,14 +105,33 @@ def log_step_metadata(step: str, config: Config) -> None:
         mlflow.log_artifact(str(path))
 
 
+@contextlib.contextmanager
+def long_lived_heap_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off what already exists while a step runs.
+
+    By the time a step runs, the process holds millions of objects from imports (mlflow,
+    scikit-learn, pandas, SQLAlchemy) that live until it ends. Every full collection rescans
+    them all, and a step that allocates a lot (reading 1,000 registry versions into ORM
+    objects, say) triggers many: ~40% of a registry call's time on a large registry. Frozen,
+    they are skipped; the step's own objects are still collected. Unfrozen afterwards so a
+    long-lived process (the tests, main running four steps) does not pin its cycles forever.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def run_in_active_run(step: str, config: Config, body: Callable[[StepContext], str]) -> str:
     run = mlflow.active_run()
-    log_step_metadata(step, config)
-    context = StepContext(
-        step=step, config=config, client=MlflowClient(),
-        run_id=run.info.run_id, experiment_id=run.info.experiment_id,
-    )
-    return body(context)
+    with long_lived_heap_frozen():
+        log_step_metadata(step, config)
+        context = StepContext(
+            step=step, config=config, client=MlflowClient(),
+            run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+        )
+        return body(context)
 
 
 def parse_arguments(argv: Sequence[str] | None) -> tuple[str | None, dict[str, str]]:

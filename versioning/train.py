@@ -75,7 +75,7 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
         registry.written("bootstrap_tags")
         registry.crown(client, version)
         record.log_json(result, record.DECISION_FILENAME)
-        mlflow.set_tags({record.TAG_DECISION: decision.BOOTSTRAP, record.TAG_REASON: reason})
+        mlflow.set_tags({record.TAG_DECISION: decision.BOOTSTRAP, record.RUN_TAG_REASON: reason})
         placement = f"champion (alias '{registry.CHAMPION}', stage Production): {reason}"
     return (
         f"{ctx.step}: {family.name} test accuracy {scores['accuracy']:.4f}; registered "

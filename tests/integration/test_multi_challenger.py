@@ -217,17 +217,18 @@ def test_staging_compares_every_staged_version_and_promotes_only_the_truly_bette
     assert client.get_model_version(model, numbers["lr"]).current_stage == registry.ARCHIVED
     for number in challengers:
         version = client.get_model_version(model, number)
-        tags = version.tags
+        tags, recorded = version.tags, record.version_record(version)
         if number == winner:
             assert tags[record.TAG_DECISION] == "promote"
             assert tags[registry.TAG_PREVIOUS_CHAMPION] == numbers["lr"]
             assert tags[registry.TAG_STAGED] == "false"
         else:
             assert version.current_stage == registry.STAGING
-            assert tags[record.TAG_DECISION] == "keep" and tags[record.TAG_REASON] == entries[number]["why"]
-        assert tags[record.TAG_FAMILY_DECISION] == "promote"
-        assert tags[record.TAG_CHALLENGER_VERSION] == number
-        assert float(tags[record.TAG_P_ADJUSTED]) == entries[number]["p_adjusted"]
+            assert tags[record.TAG_DECISION] == "keep" and recorded[record.REASON] == entries[number]["why"]
+        assert recorded[record.FAMILY_DECISION] == "promote"
+        assert recorded[record.CHALLENGER_VERSION] == number
+        assert recorded[record.CHALLENGER_VERSIONS] == list(challengers)
+        assert recorded[record.P_ADJUSTED] == entries[number]["p_adjusted"]
         assert float(tags["mcnemar.p_value"]) == entries[number]["p_value"]
 
     # Run metrics per challenger; the report shows every comparison.
@@ -409,8 +410,9 @@ def test_a_family_promotion_killed_before_its_commit_is_compared_again_whole(sto
     assert crashed.exit_code == 137, crashed.err[-2000:]
     # Killed after the tags, before crown(): the losers say keep, but their family promoted.
     assert_one_champion(client, model, expected=numbers["lr"])
-    loser = client.get_model_version(model, numbers["lr_c03"]).tags
-    assert loser[record.TAG_DECISION] == "keep" and loser[record.TAG_FAMILY_DECISION] == "promote"
+    loser = client.get_model_version(model, numbers["lr_c03"])
+    assert loser.tags[record.TAG_DECISION] == "keep"
+    assert record.version_record(loser)[record.FAMILY_DECISION] == "promote"
 
     rerun = compare(store, model, "challengers=staging", capsys=capsys)
     assert rerun.exit_code == 0, rerun.err

@@ -11,6 +11,7 @@ All crash processes of a test run at once, each on its own registered model of o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -208,8 +209,9 @@ def test_rollback_restores_the_previous_champion_and_records_why(store, capsys):
     assert record["decision"] == "rollback" and why in record["reason"]
     assert record["rollback"]["from_version"] == "2" and record["rollback"]["to_version"] == "1"
     assert record["champion"]["version"] == "1" and record["rolled_back"]["version"] == "2"
-    restored = store.client.get_model_version(model, "1").tags
-    assert restored["promotion.decision"] == "rollback" and why in restored["promotion.reason"]
+    restored = store.client.get_model_version(model, "1")
+    assert restored.tags["promotion.decision"] == "rollback"
+    assert why in json.loads(restored.tags["promotion.record"])["reason"]
     assert store.client.get_model_version(model, "2").tags["promotion.rolled_back_by_run_id"] == run.info.run_id
 
     # v1 was the bootstrap version: there is nothing before it, and the registry stays put.

@@ -80,10 +80,23 @@ def test_default_flow_promotes_the_forest_and_archives_the_regression(after_main
     assert record["test_set"]["digest"] == last_run(tracking, "generate_data").data.tags["data.test_digest"]
     assert set(record["versions"]) >= {"mlflow", "scikit-learn", "mlxtend"}
     # The key numbers are also on both versions and in the run's metrics.
+    # A registry reader sees why without opening the run: decision, p-value and method as
+    # tags of their own, the rest in one JSON tag (few tags: each write costs a registry read).
     for version in (lr, champion):
         tags = tracking.client.get_model_version(MODEL, version.version).tags
+        assert set(tags) >= {"promotion.decision", "mcnemar.p_value", "mcnemar.method", "promotion.record"}
         assert tags["promotion.decision"] == "promote"
         assert float(tags["mcnemar.p_value"]) == pytest.approx(record["p_value"])
+        assert tags["mcnemar.method"] == record["method"] == "corrected"
+        recorded = json.loads(tags["promotion.record"])
+        assert recorded == {
+            "reason": record["reason"], "run_id": record["run_id"],
+            "policy_digest": record["policy"]["digest"],
+            "champion_version": record["champion"]["version"],
+            "challenger_version": record["challenger"]["version"],
+            "statistic": pytest.approx(record["statistic"]), "b": b, "c": c, "n": record["n"],
+            "delta_accuracy": pytest.approx((c - b) / record["n"]), "alpha": record["alpha"],
+        }
     metrics = last_run(tracking, "compare_and_promote").data.metrics
     assert metrics["p_value"] == pytest.approx(record["p_value"])
     assert metrics["b"] == b and metrics["c"] == c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def test_a_server_lost_mid_run_fails_in_seconds_not_minutes():
 
 
 def test_a_loser_is_outranked_by_the_winner_only_if_not_better_on_the_policy_metrics():
-    """promotion.outranked_by (several challengers): set only where decide() would keep the
+    """outranked_by in promotion.record (several challengers): set only where decide() would keep the
     winner against this loser whatever the p-value, i.e. the loser is not better on the
     primary metric, nor tied on it and better on the tie-breaker."""
     from versioning.record import _not_better
@@ -89,3 +90,37 @@ def test_a_loser_is_outranked_by_the_winner_only_if_not_better_on_the_policy_met
     lower = {"primary_metric": "error_cost", "tie_breaker": None}
     assert _not_better(lower, {"error_cost": 0.2}, {"error_cost": 0.1})
     assert not _not_better(lower, {"error_cost": 0.05}, {"error_cost": 0.1})
+
+
+@pytest.mark.parametrize("reason", ["short", "x" * 6000, "é" * 4000, "\U0001F600" * 3000])
+def test_the_record_tag_fits_mlflows_tag_limit_and_stays_json(reason: str):
+    """promotion.record carries the reason: a long one (or one that JSON escapes into six or
+    twelve characters a letter) is shortened, never the numbers, never past 5,000 characters."""
+    from versioning import record
+
+    result = {"decision": "keep", "reason": reason, "run_id": "r" * 32,
+              "policy": {"digest": "d" * 64}, "champion": {"version": "1"},
+              "challenger": {"version": "2"}, "p_value": 0.5,
+              "method": "exact", "statistic": float("inf"), "b": 3, "c": 4, "n": 10,
+              "delta": {"value": 0.1}, "alpha": 0.05}
+    tags = record.version_tags(result, {record.CHALLENGER_VERSIONS: [str(v) for v in range(20)]})
+    assert len(tags[record.TAG_RECORD]) <= 5000
+    recorded = json.loads(tags[record.TAG_RECORD])
+    assert recorded["statistic"] == "inf" and recorded["b"] == 3 and recorded["alpha"] == 0.05
+    assert len(recorded[record.CHALLENGER_VERSIONS]) == 20
+    if len(json.dumps(reason)) < 4000:
+        assert recorded["reason"] == reason
+    else:
+        assert recorded["reason"].endswith("...") and reason.startswith(recorded["reason"][:-3])
+    assert tags[record.TAG_P_VALUE] == "0.5" and tags[record.TAG_METHOD] == "exact"
+
+
+@pytest.mark.parametrize("value", [None, "", "not json", "[1, 2]", '"text"'])
+def test_a_missing_or_hand_edited_record_tag_reads_as_no_record(value):
+    from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
+
+    from versioning import record
+
+    tags = [] if value is None else [ModelVersionTag(record.TAG_RECORD, value)]
+    version = ModelVersion("m", "2", 0, tags=tags)
+    assert record.version_record(version) == {}
