@@ -49,9 +49,9 @@ def run(ctx: StepContext) -> str:
             # Row groups of 100k rows let compare_and_promote score a large test set in chunks.
             split.to_parquet(path, index=False, row_group_size=100_000)
             mlflow.log_artifact(str(path), artifact_path="data")
-    for name, split in (("train", train), ("test", test)):
+    for name, split, split_digest in (("train", train, train_digest), ("test", test, test_digest)):
         lineage.log_split_input(split, data_run_id=ctx.run_id, split=name, label_column=label_column,
-                                digest=digest, description=description, context=name)
+                                digest=split_digest, description=description, context=name)
     counts = frame[label_column].value_counts()
     mlflow.log_metrics({
         "n_rows": len(frame), "n_train": len(train), "n_test": len(test),

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.types import Schema
 
 from versioning.errors import WorkflowError
 
@@ -27,6 +30,8 @@ DATA_RUN_TAG = "data.run_id"
 FAMILY_TAG = "model.family"
 TRAINING_RUN_TAG = "training.run_id"
 SPLIT_ARTIFACTS = {"train": "data/train.parquet", "test": "data/test.parquet"}
+SCHEMA_SAMPLE_ROWS = 1000
+DATASET_DIGEST_CHARS = 10  # MLflow recommends at most 10 characters for a dataset digest
 
 
 @dataclass(frozen=True)
@@ -104,24 +109,59 @@ def quiet_integer_schema_hint() -> Iterator[None]:
         yield
 
 
+def split_schema(frame: pd.DataFrame, sample_rows: int = SCHEMA_SAMPLE_ROWS) -> Schema:
+    """The MLflow schema of a validated split, as ``mlflow.data.from_pandas`` would infer it.
+
+    MLflow infers it by testing every value for None/NaN in Python: ~0.1 s for our 10,000
+    rows, minutes for millions. A split has passed ``data.validate_frame`` (no missing
+    values; numeric features), so the numeric columns' types and ``required`` flags follow
+    from their dtypes and a sample shows them; a non-numeric column (only the label can be
+    one) is inferred from all its values, as MLflow would.
+    """
+    from mlflow.models import infer_signature
+
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    others = [c for c in frame.columns if c not in set(numeric)]
+    specs = {}
+    with quiet_integer_schema_hint():
+        if numeric:
+            specs.update((str(spec.name), spec) for spec in
+                         infer_signature(frame[numeric].head(sample_rows)).inputs.inputs)
+        if others:
+            specs.update((str(spec.name), spec) for spec in infer_signature(frame[others]).inputs.inputs)
+    return Schema([specs[str(column)] for column in frame.columns])
+
+
+class SplitDataset(PandasDataset):
+    """A PandasDataset whose schema is given (see :func:`split_schema`) instead of inferred."""
+
+    def __init__(self, df: pd.DataFrame, schema: Schema, **kwargs) -> None:
+        self._given_schema = schema
+        super().__init__(df, **kwargs)
+
+    @property
+    def schema(self) -> Schema:
+        return self._given_schema
+
+
 def log_split_input(frame: pd.DataFrame, *, data_run_id: str, split: str, label_column: str,
                     digest: str, description: str, context: str) -> None:
     """Record one split as an input of the active run (MLflow dataset lineage with digest).
 
     The source names the data run and artifact rather than a URI: MLflow has no dataset
-    source for ``runs:/`` or ``mlflow-artifacts:/`` URIs.
+    source for ``runs:/`` or ``mlflow-artifacts:/`` URIs. ``digest`` is the split's own
+    SHA-256 (``data.train_digest`` / ``data.test_digest``); the dataset's digest is its first
+    characters, covering every row (MLflow's own would hash the first 10,000 only).
     """
     import mlflow
-    from mlflow.data.code_dataset_source import CodeDatasetSource
 
     source = CodeDatasetSource(tags={
         "data_run_id": data_run_id,
         "artifact_path": SPLIT_ARTIFACTS[split],
         "description": description[:500],
     })
-    with quiet_integer_schema_hint():
-        dataset = mlflow.data.from_pandas(frame, source=source, targets=label_column,
-                                          name=f"{split}-{digest[:12]}")
+    dataset = SplitDataset(frame, split_schema(frame), source=source, targets=label_column,
+                           name=f"{split}-{digest[:12]}", digest=digest[:DATASET_DIGEST_CHARS])
     mlflow.log_input(dataset, context=context)
 
 

@@ -29,9 +29,10 @@ def run(ctx: StepContext, family: training.ModelFamily) -> str:
                        {"model_family": family.name, "data_run_id": data_run.run_id}.items()
                        if key not in logged})
     mlflow.log_metrics({f"test_{key}": value for key, value in scores.items()})
-    for split, frame, context in (("train", train, "training"), ("test", test, "evaluation")):
+    for split, frame, context, digest in (("train", train, "training", data_run.train_digest),
+                                          ("test", test, "evaluation", data_run.test_digest)):
         lineage.log_split_input(frame, data_run_id=data_run.run_id, split=split,
-                                label_column=data_run.label_column, digest=data_run.digest,
+                                label_column=data_run.label_column, digest=digest,
                                 description=f"generate_data run {data_run.run_id}", context=context)
     sample = train_x.head(100)
     with lineage.quiet_integer_schema_hint():

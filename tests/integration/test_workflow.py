@@ -184,3 +184,32 @@ def test_main_through_mlflow_projects(tracking: Tracking):
     champion = tracking.client.get_model_version_by_alias(MODEL, "champion")
     assert champion.tags["model.family"] == "random_forest"
     assert champion.current_stage == "Production"
+
+
+def test_every_step_records_the_splits_it_read_as_dataset_inputs(after_main: Tracking):
+    """Lineage: generate_data logs both splits as MLflow dataset inputs; each training run
+    logs the same two datasets (same digests: the splits' own SHA-256), with their schema and
+    row counts, so the registry version's run leads to the exact rows it saw."""
+    tracking = after_main
+    data_run = last_run(tracking, "generate_data")
+    digests = {"train": data_run.data.tags["data.train_digest"][:10],
+               "test": data_run.data.tags["data.test_digest"][:10]}
+    rows = {"train": int(data_run.data.metrics["n_train"]), "test": int(data_run.data.metrics["n_test"])}
+    expected_contexts = {"generate_data": {"train": "train", "test": "test"},
+                         "train_lr": {"train": "training", "test": "evaluation"},
+                         "train_rf": {"train": "training", "test": "evaluation"}}
+    for step_name, contexts in expected_contexts.items():
+        run = tracking.client.get_run(last_run(tracking, step_name).info.run_id)
+        found = {}
+        for item in run.inputs.dataset_inputs:
+            split = item.dataset.name.split("-")[0]
+            found[split] = item
+            assert item.dataset.digest == digests[split]
+            assert {tag.key: tag.value for tag in item.tags}["mlflow.data.context"] == contexts[split]
+            assert json.loads(item.dataset.profile)["num_rows"] == rows[split]
+            columns = [spec["name"] for spec in json.loads(item.dataset.schema)["mlflow_colspec"]]
+            assert columns[-1] == "label" and len(columns) == 21
+            source = json.loads(item.dataset.source)["tags"]
+            assert source["data_run_id"] == data_run.info.run_id
+            assert source["artifact_path"] == f"data/{split}.parquet"
+        assert set(found) == {"train", "test"}, step_name
