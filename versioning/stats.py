@@ -23,8 +23,16 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
-from mlxtend.evaluate import mcnemar as _mlxtend_mcnemar
 from scipy.stats import binom, norm
+
+
+def _mlxtend_mcnemar(table: np.ndarray, **options: bool) -> tuple[float | None, float]:
+    """``mlxtend.evaluate.mcnemar``, imported on first use: the package imports matplotlib
+    and its plotting helpers (~0.6 s), which a training step (scoring only) need not pay."""
+    from mlxtend.evaluate import mcnemar
+
+    return mcnemar(table, **options)
+
 
 __all__ = [
     "AUTO_EXACT_BELOW",

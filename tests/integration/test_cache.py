@@ -212,3 +212,14 @@ def test_compare_with_nothing_new_imports_no_scoring_libraries(tracking, cold, c
     out, modules = imported_by_compare(tracking)
     assert "unchanged" in out
     assert not {m for m in modules if m.split(".")[0] in HEAVY or m.startswith("scipy.stats")}
+
+
+@pytest.mark.parametrize("module", ["versioning.train", "versioning.generate"])
+def test_training_and_data_steps_do_not_import_the_test_or_plotting_libraries(module):
+    """mlxtend.evaluate imports matplotlib (~0.6 s a process): only a comparison needs it."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys, {module}; "
+         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlxtend', 'matplotlib')))"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
