@@ -272,10 +272,23 @@ def _reset_pair(client) -> None:
         client.delete_model_version_tag(NAME, challenger.version, record.TAG_RECORD)
 
 
+def _reset_for_promotion(client) -> None:
+    """The regression champion, the forest its undecided challenger: the next compare promotes
+    (every write of a promotion, crown included)."""
+    from versioning import record, registry
+
+    registry.crown(client, _version(client, "logistic_regression"))
+    forest = _version(client, "random_forest")
+    registry.make_challenger(client, forest)
+    with contextlib.suppress(Exception):
+        client.delete_model_version_tag(NAME, forest.version, record.TAG_RECORD)
+
+
 def time_registry(stores: list[Path], iterations: int) -> dict:
     from versioning import registry
 
-    results: dict[str, dict[str, list[float]]] = {str(s): {"compare": [], "fast_path": []} for s in stores}
+    results: dict[str, dict[str, list[float]]] = {
+        str(s): {"compare": [], "fast_path": [], "promote": []} for s in stores}
     counts = {}
     challengers = {}
     for store in stores:  # warm-up: the forest is promoted; then the regression challenges it
@@ -298,6 +311,15 @@ def time_registry(stores: list[Path], iterations: int) -> dict:
             client.delete_registered_model_alias(NAME, registry.CHALLENGER)
             results[str(store)]["fast_path"].append(
                 _compare_once(client, None, ("no_challenger",))["seconds"])
+            client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
+    for index in range(iterations):  # the promotion path; each store ends as it began
+        order = stores if index % 2 == 0 else list(reversed(stores))
+        for store in order:
+            _use(store)
+            os.chdir(store)
+            client = _client()
+            _reset_for_promotion(client)
+            results[str(store)]["promote"].append(_compare_once(client, None, ("promote",))["seconds"])
             client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
     return {"versions": counts, "seconds": results,
             "median": {store: {kind: statistics.median(values) for kind, values in kinds.items()}
