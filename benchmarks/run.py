@@ -14,7 +14,8 @@ prints one table and writes the raw numbers to benchmarks/results/<timestamp>.js
    no-comparison start-up of ``python -m steps.compare_and_promote``, and the floors that no
    workflow launched by ``mlflow run`` can go below: for a cold run, ``mlflow run`` on a fresh
    store of an entry point that imports mlflow, scikit-learn, skops and mlxtend, opens the
-   store and ends; for a warm run, on an existing store, one that imports mlflow, opens the
+   store and ends, and of one that also makes the data and fits both models
+   (``floor_compute.py``); for a warm run, on an existing store, one that imports mlflow, opens the
    store and ends; and ``mlflow run`` of an entry point that does nothing.
 2. **1,000,000 test rows**: compare_and_promote (forest champion vs logistic-regression
    challenger, a full comparison) run in a process that has already run it once, as ``main``
@@ -112,7 +113,9 @@ entry_points:
     command: "python -c 'import gc, mlflow; mlflow.MlflowClient().search_experiments(); gc.freeze()'"
   libraries:
     command: "python -c 'import gc, mlflow; mlflow.MlflowClient().search_experiments(); import sklearn.linear_model, sklearn.ensemble, skops.io, mlxtend.evaluate; gc.freeze()'"
-"""
+  compute:
+    command: "python '%s'"
+""" % (BENCH / "floor_compute.py")
 # The floors end as the steps do (versioning.step.main): with gc.freeze(), which spares the
 # interpreter a final collection over everything imported; without it they would not be floors.
 
@@ -122,7 +125,8 @@ def bench_workflow(repeats: int, projects_repeats: int, scratch: Path) -> dict:
     floor = scratch / "floor-project"
     floor.mkdir()
     (floor / "MLproject").write_text(FLOOR_PROJECT)
-    kinds = ("baseline", "cold", "warm", "floor_noop", "floor_mlflow", "floor_libraries")
+    kinds = ("baseline", "cold", "warm", "floor_noop", "floor_mlflow", "floor_libraries",
+             "floor_compute")
     seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
     checks = []
     jobs = ["baseline", "workflow", "floors"]
@@ -152,10 +156,12 @@ def bench_workflow(repeats: int, projects_repeats: int, scratch: Path) -> dict:
                 # What a cold run cannot avoid: a fresh store, and one process that imports
                 # the libraries the steps need (scikit-learn to fit, skops to save, mlxtend
                 # to test) besides mlflow. Nothing is fitted, logged or registered.
-                fresh = Path(tempfile.mkdtemp(dir=scratch))
-                seconds["floor_libraries"].append(
-                    timed(base + ["libraries"], fresh, env_for(fresh), "floor libraries")[0])
-                shutil.rmtree(fresh, ignore_errors=True)
+                # And that, plus making the data and fitting both models (floor_compute.py).
+                for entry_point in ("libraries", "compute"):
+                    fresh = Path(tempfile.mkdtemp(dir=scratch))
+                    seconds[f"floor_{entry_point}"].append(
+                        timed(base + [entry_point], fresh, env_for(fresh), f"floor {entry_point}")[0])
+                    shutil.rmtree(fresh, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
         print(f"  repeat {index + 1}/{repeats}: " + ", ".join(
             f"{kind} {seconds[kind][-1]:.2f}s" for kind in kinds), flush=True)
@@ -182,6 +188,7 @@ def bench_workflow(repeats: int, projects_repeats: int, scratch: Path) -> dict:
             "ratio_floor_noop": medians["floor_noop"] / medians["baseline"],
             "ratio_floor_mlflow": medians["floor_mlflow"] / medians["baseline"],
             "ratio_floor_libraries": medians["floor_libraries"] / medians["baseline"],
+            "ratio_floor_compute": medians["floor_compute"] / medians["baseline"],
             "projects_launcher_cold": projects,
             "compare_fast_path_process": fast, "checks": checks}
 
@@ -256,7 +263,8 @@ def table(result: dict) -> str:
             lines.append(f"{'   (cold with -P launcher=projects, n=%d)' % len(w['projects_launcher_cold']):58s} {value:9.2f}s {value / med['baseline']:8.2f} {'info':>9s}")
         lines.append(f"{'   floor of 1: fresh store, entry point that imports mlflow,':58s} {med['floor_libraries']:9.2f}s {w['ratio_floor_libraries']:8.2f} {'info':>9s}")
         lines.append(f"{'     scikit-learn, skops, mlxtend, opens the store, and ends':58s}")
-        lines.append(f"{'     cold beyond that floor':58s} {med['cold'] - med['floor_libraries']:9.2f}s")
+        lines.append(f"{'     ... that also makes the data and fits both models':58s} {med['floor_compute']:9.2f}s {w['ratio_floor_compute']:8.2f} {'info':>9s}")
+        lines.append(f"{'     cold beyond that':58s} {med['cold'] - med['floor_compute']:9.2f}s")
         lines.append(f"{'   floor of 2: existing store, entry point that imports':58s} {med['floor_mlflow']:9.2f}s {w['ratio_floor_mlflow']:8.2f} {'info':>9s}")
         lines.append(f"{'     mlflow, opens the store, and ends':58s}")
         lines.append(f"{'     warm beyond that floor':58s} {med['warm'] - med['floor_mlflow']:9.2f}s")
