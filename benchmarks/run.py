@@ -22,8 +22,8 @@ prints one table and writes the raw numbers to benchmarks/results/<timestamp>.js
    runs it; the time inside the two models' predict calls vs the rest. Target: rest <= 20%.
 3. **10,000,000 test rows from Parquet**: the same in a fresh process; peak RSS. Target <= 1 GB.
 4. **1,000 registry versions**: compare_and_promote on a registry with 1,000 versions vs the
-   same with 2, alternating in one process (full comparison; the no-challenger fast path is
-   reported too). Target: <= 1.2x.
+   same with 2, alternating in one process: a full comparison that keeps, one that promotes
+   (crown included), and the no-challenger fast path. Target: <= 1.2x.
 
 The commands run with this interpreter's directory first on PATH (``mlflow`` of the venv)
 and a fresh temporary directory as working directory and store for each run.
