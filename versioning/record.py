@@ -296,11 +296,12 @@ def version_tags(result: Mapping[str, Any], extra: Mapping[str, Any] | None = No
     fields.update(extra or {})
     fields = {key: _json_safe(value) for key, value in fields.items()}
     reason = result["reason"]
-    tags[TAG_RECORD] = json.dumps({REASON: reason, **fields}, allow_nan=False)
+    # ensure_ascii=False: the registry UI shows "≥" and "Δ" in the reason, not \u escapes.
+    tags[TAG_RECORD] = json.dumps({REASON: reason, **fields}, ensure_ascii=False, allow_nan=False)
     excess = len(tags[TAG_RECORD]) - _TAG_VALUE_LIMIT
     if excess > 0:  # each character cut is at least one of JSON; "..." adds three
         tags[TAG_RECORD] = json.dumps({REASON: reason[:max(0, len(reason) - excess - 3)] + "...",
-                                       **fields}, allow_nan=False)
+                                       **fields}, ensure_ascii=False, allow_nan=False)
     return tags
 
 

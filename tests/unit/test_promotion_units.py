@@ -92,10 +92,11 @@ def test_a_loser_is_outranked_by_the_winner_only_if_not_better_on_the_policy_met
     assert not _not_better(lower, {"error_cost": 0.05}, {"error_cost": 0.1})
 
 
-@pytest.mark.parametrize("reason", ["short", "x" * 6000, "é" * 4000, "\U0001F600" * 3000])
+@pytest.mark.parametrize("reason", ["short", "p = 0.2 ≥ alpha; Δaccuracy", "x" * 6000, "é" * 4000,
+                                    "\U0001F600" * 6000, '"\\\n' * 2000])
 def test_the_record_tag_fits_mlflows_tag_limit_and_stays_json(reason: str):
-    """promotion.record carries the reason: a long one (or one that JSON escapes into six or
-    twelve characters a letter) is shortened, never the numbers, never past 5,000 characters."""
+    """promotion.record carries the reason: a long one (or one JSON must escape) is shortened,
+    never the numbers, never past MLflow's 5,000 characters; other text is kept as written."""
     from versioning import record
 
     result = {"decision": "keep", "reason": reason, "run_id": "r" * 32,
@@ -108,8 +109,9 @@ def test_the_record_tag_fits_mlflows_tag_limit_and_stays_json(reason: str):
     recorded = json.loads(tags[record.TAG_RECORD])
     assert recorded["statistic"] == "inf" and recorded["b"] == 3 and recorded["alpha"] == 0.05
     assert len(recorded[record.CHALLENGER_VERSIONS]) == 20
-    if len(json.dumps(reason)) < 4000:
-        assert recorded["reason"] == reason
+    whole = json.dumps({**recorded, "reason": reason}, ensure_ascii=False)
+    if len(whole) <= 5000:
+        assert tags[record.TAG_RECORD] == whole  # untouched, and no \u escapes
     else:
         assert recorded["reason"].endswith("...") and reason.startswith(recorded["reason"][:-3])
     assert tags[record.TAG_P_VALUE] == "0.5" and tags[record.TAG_METHOD] == "exact"
