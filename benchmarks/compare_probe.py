@@ -284,6 +284,27 @@ def _reset_for_promotion(client) -> None:
         client.delete_model_version_tag(NAME, forest.version, record.TAG_RECORD)
 
 
+def reset(store: Path, to: str) -> dict:
+    """Set ``store`` up for one compare_and_promote run in another process: ``keep`` (the
+    forest champion, the regression its undecided challenger) or ``promote``."""
+    from versioning import registry
+
+    _use(store)
+    os.chdir(store)
+    client = _client()
+    if to == "promote":
+        _reset_for_promotion(client)
+    else:
+        forest = _version(client, "random_forest")
+        current = client.get_model_version_by_alias(NAME, registry.CHAMPION)
+        if str(current.version) != str(forest.version):
+            registry.crown(client, forest)
+        client.set_registered_model_alias(NAME, registry.CHALLENGER,
+                                          _version(client, "logistic_regression").version)
+        _reset_pair(client)
+    return {"store": str(store), "to": to}
+
+
 def time_registry(stores: list[Path], iterations: int) -> dict:
     from versioning import registry
 
@@ -343,6 +364,9 @@ def main() -> None:
     scale.add_argument("--rows", type=int, required=True)
     scale.add_argument("--iterations", type=int, default=5)
     scale.add_argument("--no-warmup", action="store_true")
+    reset_parser = sub.add_parser("reset")
+    reset_parser.add_argument("store", type=Path)
+    reset_parser.add_argument("--to", choices=("keep", "promote"), required=True)
     reg = sub.add_parser("time-registry")
     reg.add_argument("stores", type=Path, nargs=2)
     reg.add_argument("--iterations", type=int, default=5)
@@ -355,6 +379,8 @@ def main() -> None:
         result = grow(args.store, args.versions)
     elif args.command == "time-scale":
         result = time_scale(args.store, args.rows, args.iterations, warmup=not args.no_warmup)
+    elif args.command == "reset":
+        result = reset(args.store, args.to)
     else:
         result = time_registry(args.stores, args.iterations)
     print(json.dumps(result))

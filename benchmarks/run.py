@@ -225,6 +225,7 @@ def bench_registry(versions: int, iterations: int, scratch: Path) -> dict:
     shutil.copytree(small, large)  # same runs and artifacts (absolute paths into `small`)
     grown = probe("grow", str(large), "--versions", str(versions))
     timing = probe("time-registry", str(small), str(large), "--iterations", str(iterations))
+    processes = time_registry_processes({"small": small, "large": large}, iterations)
     medians = timing["median"]
     compare_ratio = medians[str(large)]["compare"] / medians[str(small)]["compare"]
     fast_ratio = medians[str(large)]["fast_path"] / medians[str(small)]["fast_path"]
@@ -235,7 +236,32 @@ def bench_registry(versions: int, iterations: int, scratch: Path) -> dict:
             "compare_small": medians[str(small)]["compare"], "compare_large": medians[str(large)]["compare"],
             "fast_small": medians[str(small)]["fast_path"], "fast_large": medians[str(large)]["fast_path"],
             "promote_small": medians[str(small)]["promote"], "promote_large": medians[str(large)]["promote"],
-            "ratio_compare": compare_ratio, "ratio_fast_path": fast_ratio, "ratio_promote": promote_ratio}
+            "ratio_compare": compare_ratio, "ratio_fast_path": fast_ratio, "ratio_promote": promote_ratio,
+            "processes": processes,
+            "ratio_process": {kind: processes["median"]["large"][kind] / processes["median"]["small"][kind]
+                              for kind in ("keep", "promote")}}
+
+
+def time_registry_processes(stores: dict[str, Path], iterations: int) -> dict:
+    """compare_and_promote as a user runs it, its own process (``python -m
+    steps.compare_and_promote``, what the entry point runs): keep and promote on each store,
+    alternating; the state is set by ``compare_probe.py reset`` in a process of its own, untimed."""
+    seconds = {label: {"keep": [], "promote": []} for label in stores}
+    labels = list(stores)
+    for index in range(iterations):
+        for kind in ("keep", "promote"):
+            for label in (labels if index % 2 == 0 else list(reversed(labels))):
+                store = stores[label]
+                probe("reset", str(store), "--to", kind)
+                env = {**env_for(store), "PYTHONPATH": str(ROOT)}
+                took, out = timed([PYTHON, "-m", "steps.compare_and_promote", "--config",
+                                   str(ROOT / "configs" / "default.yaml")], store, env, f"{kind} process")
+                if f"compare_and_promote: {kind}." not in out:
+                    raise SystemExit(f"expected {kind} on {store}, got:\n{out[-2000:]}")
+                seconds[label][kind].append(took)
+    return {"seconds": seconds,
+            "median": {store: {kind: statistics.median(values) for kind, values in kinds.items()}
+                       for store, kinds in seconds.items()}}
 
 
 def verdict(ok: bool) -> str:
@@ -301,6 +327,11 @@ def table(result: dict) -> str:
         lines.append(f"{'   (%d versions: %.3fs)' % (counts[0], r['promote_small']):58s}")
         lines.append(f"{'   no challenger (fast path), %d vs %d versions' % (counts[-1], counts[0]):58s} "
                      f"{r['fast_large']:9.3f}s {r['ratio_fast_path']:8.2f} {'info':>9s}")
+        if "processes" in r:
+            for kind in ("keep", "promote"):
+                large = r["processes"]["median"]["large"][kind]
+                lines.append(f"{'   ' + kind + ' as its own process (python -m steps.…)':58s} "
+                             f"{large:9.2f}s {r['ratio_process'][kind]:8.2f} {'<= 1.20':>9s}  {verdict(r['ratio_process'][kind] <= 1.2)}")
     return "\n".join(lines)
 
 
