@@ -11,8 +11,8 @@ Every change of champion (promotion, bootstrap, rollback) ends in :func:`crown`.
 in order, each named as the test hook ``VERSIONING_CRASH_AFTER=<name>`` knows it:
 
 0. ``promotion_tags`` | ``bootstrap_tags`` | ``rollback_tags``: the caller's decision tags
-   (``promotion.decision``, ``promotion.record``, ``mcnemar.*``) on the versions involved (compare: champion and challenger; train: the
-   new version; rollback: both versions).
+   (``promotion.decision``, ``promotion.record``, ``mcnemar.*``) on the versions involved
+   (compare: champion and challenger; train: the new version; rollback: both versions).
 1. ``previous_champion_tag``: tag ``promotion.previous_champion`` on the new champion
    (promotions only; what :mod:`versioning.rollback` reads).
 2. ``champion_alias``: alias ``champion`` -> new version. **The commit point.**
