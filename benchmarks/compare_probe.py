@@ -72,6 +72,13 @@ def _client():
     return MlflowClient()
 
 
+def _open(store: Path):
+    """Make ``store`` this process's store (and working directory); its client."""
+    _use(store)
+    os.chdir(store)
+    return _client()
+
+
 def setup(store: Path) -> dict:
     store.mkdir(parents=True, exist_ok=True)
     os.chdir(store)  # the Default experiment's artifacts go under STORE/mlruns
@@ -110,9 +117,7 @@ def big_test(store: Path, rows: int) -> dict:
     import pyarrow.parquet as pq
     from versioning import data, lineage, registry
 
-    os.chdir(store)
-    _use(store)
-    client = _client()
+    client = _open(store)
     base_run_id = _version(client, "random_forest").tags["data.run_id"]
     base = client.get_run(base_run_id)
     run = client.create_run(base.info.experiment_id, tags={
@@ -250,9 +255,7 @@ def time_scale(store: Path, rows: int, iterations: int, warmup: bool) -> dict:
 
 
 def grow(store: Path, versions: int) -> dict:
-    os.chdir(store)
-    _use(store)
-    client = _client()
+    client = _open(store)
     original = _version(client, "logistic_regression")
     data_run_id = original.tags["data.run_id"]
     count = len(client.search_model_versions(f"name = '{NAME}'", max_results=10_000))
@@ -289,9 +292,7 @@ def reset(store: Path, to: str) -> dict:
     forest champion, the regression its undecided challenger) or ``promote``."""
     from versioning import registry
 
-    _use(store)
-    os.chdir(store)
-    client = _client()
+    client = _open(store)
     if to == "promote":
         _reset_for_promotion(client)
     else:
@@ -305,6 +306,13 @@ def reset(store: Path, to: str) -> dict:
     return {"store": str(store), "to": to}
 
 
+def _alternating(stores: list[Path], iterations: int):
+    """(store, client) for each store, ``iterations`` times, the order reversed every other time."""
+    for index in range(iterations):
+        for store in (stores if index % 2 == 0 else list(reversed(stores))):
+            yield store, _open(store)
+
+
 def time_registry(stores: list[Path], iterations: int) -> dict:
     from versioning import registry
 
@@ -312,36 +320,25 @@ def time_registry(stores: list[Path], iterations: int) -> dict:
         str(s): {"compare": [], "fast_path": [], "promote": []} for s in stores}
     counts = {}
     challengers = {}
-    for store in stores:  # warm-up: the forest is promoted; then the regression challenges it
-        _use(store)
-        os.chdir(store)
-        client = _client()
+    # Warm-up: the forest is promoted; then the regression challenges it.
+    for store, client in _alternating(stores, 1):
         counts[str(store)] = len(client.search_model_versions(f"name = '{NAME}'", max_results=10_000))
         _compare_once(client, None, ("promote",))
         challengers[str(store)] = _version(client, "logistic_regression").version
         client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
         _compare_once(client, None, ("keep",))
-    for index in range(iterations):
-        order = stores if index % 2 == 0 else list(reversed(stores))
-        for store in order:
-            _use(store)
-            os.chdir(store)
-            client = _client()
-            _reset_pair(client)
-            results[str(store)]["compare"].append(_compare_once(client, None, ("keep",))["seconds"])
-            client.delete_registered_model_alias(NAME, registry.CHALLENGER)
-            results[str(store)]["fast_path"].append(
-                _compare_once(client, None, ("no_challenger",))["seconds"])
-            client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
-    for index in range(iterations):  # the promotion path; each store ends as it began
-        order = stores if index % 2 == 0 else list(reversed(stores))
-        for store in order:
-            _use(store)
-            os.chdir(store)
-            client = _client()
-            _reset_for_promotion(client)
-            results[str(store)]["promote"].append(_compare_once(client, None, ("promote",))["seconds"])
-            client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
+    for store, client in _alternating(stores, iterations):
+        _reset_pair(client)
+        results[str(store)]["compare"].append(_compare_once(client, None, ("keep",))["seconds"])
+        client.delete_registered_model_alias(NAME, registry.CHALLENGER)
+        results[str(store)]["fast_path"].append(
+            _compare_once(client, None, ("no_challenger",))["seconds"])
+        client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
+    # The promotion path; each store ends as it began.
+    for store, client in _alternating(stores, iterations):
+        _reset_for_promotion(client)
+        results[str(store)]["promote"].append(_compare_once(client, None, ("promote",))["seconds"])
+        client.set_registered_model_alias(NAME, registry.CHALLENGER, challengers[str(store)])
     return {"versions": counts, "seconds": results,
             "median": {store: {kind: statistics.median(values) for kind, values in kinds.items()}
                        for store, kinds in results.items()}}

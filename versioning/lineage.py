@@ -121,7 +121,7 @@ def split_schema(frame: pd.DataFrame, sample_rows: int = SCHEMA_SAMPLE_ROWS) -> 
     from mlflow.models import infer_signature
 
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    others = [c for c in frame.columns if c not in set(numeric)]
+    others = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     specs = {}
     with quiet_integer_schema_hint():
         if numeric:
